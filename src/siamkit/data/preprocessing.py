@@ -1,0 +1,207 @@
+"""Turning one input file into the exact tensor the encoder saw in training.
+
+The `PreprocessingConfig` is stored in every model bundle, so inference repeats training's preprocessing.
+Images are decoded to `uint8` arrays `(channels, height, width)` once (cheap to keep in memory) and
+converted to normalised floats per batch by `normalize_batch`.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from siamkit.errors import ConfigError, DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".pbm", ".bmp", ".tif", ".tiff", ".gif", ".webp")
+
+# Pillow warns above ~89 Mpx and raises above twice that; siamkit refuses anything above this many pixels.
+MAX_IMAGE_PIXELS = 64_000_000
+
+ImageSource = str | Path | bytes | Image.Image | np.ndarray
+
+
+@dataclass
+class PreprocessingConfig:
+    """How raw inputs become encoder inputs.
+
+    Attributes:
+        kind: `image` or `vector`.
+        image_size: `(height, width)` every image is resized to.
+        channels: 1 for grey, 3 for colour.
+        invert: Make dark ink on light paper into bright strokes on black (useful for characters and
+            signatures, so that the background is zero).
+        crop_to_ink: Crop to the bounding box of the ink before resizing (scanned signatures).
+        keep_aspect: Pad to the target aspect ratio with background before resizing, instead of stretching.
+        mean: Subtracted after scaling pixels to [0, 1].
+        std: Divides after subtracting `mean`.
+        vector_length: Length of each vector when `kind` is `vector`.
+    """
+
+    kind: Literal["image", "vector"] = "image"
+    image_size: tuple[int, int] = (28, 28)
+    channels: int = 1
+    invert: bool = False
+    crop_to_ink: bool = False
+    keep_aspect: bool = False
+    mean: float = 0.0
+    std: float = 1.0
+    vector_length: int | None = None
+
+    def __post_init__(self) -> None:
+        self.image_size = (int(self.image_size[0]), int(self.image_size[1]))
+        if self.kind not in ("image", "vector"):
+            raise ConfigError(f"preprocessing kind must be 'image' or 'vector', got {self.kind!r}")
+        if self.channels not in (1, 3):
+            raise ConfigError(f"preprocessing channels must be 1 or 3, got {self.channels}")
+        if min(self.image_size) < 1:
+            raise ConfigError(f"preprocessing image_size must be positive, got {self.image_size}")
+        if self.std <= 0:
+            raise ConfigError(f"preprocessing std must be positive, got {self.std}")
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The encoder input shape this preprocessing produces (without the batch axis)."""
+        if self.kind == "vector":
+            if self.vector_length is None:
+                raise ConfigError("preprocessing for vectors needs vector_length")
+            return (self.vector_length,)
+        return (self.channels, *self.image_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["image_size"] = list(self.image_size)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessingConfig:
+        known = {field.name for field in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"preprocessing config has unknown fields: {sorted(unknown)}")
+        return cls(**data)
+
+
+def describe_source(source: ImageSource) -> str:
+    """A short name for `source` in error messages."""
+    if isinstance(source, str | Path):
+        return str(source)
+    if isinstance(source, bytes):
+        return f"<{len(source)} bytes>"
+    return f"<{type(source).__name__}>"
+
+
+def open_image(source: ImageSource, name: str | None = None) -> Image.Image:
+    """Decodes an image fully, turning every way it can fail into a `DataError` that names it.
+
+    Args:
+        source: A path, encoded bytes, a PIL image or an `(H, W)` / `(H, W, C)` uint8 array.
+        name: What to call the image in errors (defaults to the path).
+    """
+    label = name or describe_source(source)
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, np.ndarray):
+        if source.ndim not in (2, 3):
+            raise DataError(f"{label}: an image array must be (H, W) or (H, W, C), got shape {source.shape}")
+        return Image.fromarray(np.ascontiguousarray(source))
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if not path.is_file():
+            raise DataError(f"{label}: no such file")
+        data = path.read_bytes()
+    else:
+        data = source
+    if len(data) == 0:
+        raise DataError(f"{label}: the file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise DataError(
+                    f"{label}: image is {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS:,} allowed"
+                )
+            image.load()
+    except DataError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(f"{label}: image is too large to decode safely (decompression bomb)") from None
+    except Image.UnidentifiedImageError:
+        raise DataError(f"{label}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise DataError(f"{label}: the image is corrupt or truncated ({error})") from None
+    return image
+
+
+def _to_mode(image: Image.Image, channels: int) -> Image.Image:
+    """Converts any Pillow mode (1, L, P, RGB, RGBA, I;16, ...) to L or RGB, compositing alpha on white."""
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        span = float(array.max() - array.min()) or 1.0
+        image = Image.fromarray(((array - array.min()) / span * 255).astype(np.uint8))
+    return image.convert("L" if channels == 1 else "RGB")
+
+
+def _crop_to_ink(grey: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Bounding box (top, bottom, left, right) of pixels clearly darker than the background, or None."""
+    background = float(np.median(grey))
+    darkest = float(grey.min())
+    if background - darkest < 16:
+        return None
+    ink = grey < (background + darkest) / 2
+    rows = np.flatnonzero(ink.any(axis=1))
+    columns = np.flatnonzero(ink.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(columns[0]), int(columns[-1]) + 1
+
+
+def image_to_array(image: Image.Image, config: PreprocessingConfig) -> np.ndarray:
+    """Converts a decoded image to a `uint8` array `(channels, height, width)` following `config`."""
+    image = _to_mode(image, config.channels)
+    array = np.asarray(image, dtype=np.uint8)
+    grey = array if array.ndim == 2 else array.mean(axis=2)
+    background = int(np.median(grey))
+    if config.crop_to_ink:
+        box = _crop_to_ink(grey)
+        if box is not None:
+            top, bottom, left, right = box
+            array = array[top:bottom, left:right]
+    image = Image.fromarray(array)
+    target_height, target_width = config.image_size
+    if config.keep_aspect:
+        fill = background if array.ndim == 2 else (background,) * 3
+        image = ImageOps.pad(image, (target_width, target_height), color=fill, method=Image.Resampling.BILINEAR)
+    elif image.size != (target_width, target_height):
+        image = image.resize((target_width, target_height), Image.Resampling.BILINEAR)
+    result = np.asarray(image, dtype=np.uint8)
+    if config.invert:
+        result = 255 - result
+    result = result[None] if result.ndim == 2 else result.transpose(2, 0, 1)
+    return np.ascontiguousarray(result)
+
+
+def load_image_array(source: ImageSource, config: PreprocessingConfig, name: str | None = None) -> np.ndarray:
+    """Decodes and preprocesses one image to `uint8 (channels, height, width)`."""
+    return image_to_array(open_image(source, name), config)
+
+
+def normalize_batch(batch: torch.Tensor, config: PreprocessingConfig) -> torch.Tensor:
+    """Turns a `uint8` image batch into the normalised float batch the encoder takes.
+
+    Float batches (vectors, or images already scaled) pass through with only the mean/std applied.
+    """
+    batch = batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch.float()
+    if config.mean != 0.0 or config.std != 1.0:
+        batch = (batch - config.mean) / config.std
+    return batch

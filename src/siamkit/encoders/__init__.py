@@ -1,0 +1,10 @@
+"""Encoders (m1): networks that map one input to an embedding, picked by name.
+
+Every encoder module here registers itself in `ENCODERS`; `create_encoder(config)` builds one. Each maps a
+batch shaped `(B, *input_shape)` to `(B, embedding_dim)`.
+"""
+
+from siamkit.encoders import conv4, koch, mlp, resnet, signet  # noqa: F401  (imports register the encoders)
+from siamkit.encoders.base import ENCODERS, EncoderConfig, create_encoder, encoder_names
+
+__all__ = ["ENCODERS", "EncoderConfig", "create_encoder", "encoder_names"]

@@ -1,0 +1,64 @@
+"""A small residual network for faces and other natural images."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from siamkit.encoders.base import ENCODERS, require_image_shape
+
+
+class BasicBlock(nn.Module):
+    """Two conv3x3-BatchNorm layers with an identity (or 1x1 projection) shortcut."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(out_channels),
+            )
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(inputs)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(inputs))
+
+
+@ENCODERS.register("resnet")
+def build_resnet(
+    input_shape: tuple[int, ...],
+    embedding_dim: int = 128,
+    widths: Sequence[int] = (32, 64, 128, 256),
+    blocks_per_stage: int = 1,
+) -> nn.Module:
+    """A stem convolution, one stage of basic blocks per width (each after the first halves the
+    resolution), global average pooling and a linear projection.
+
+    Args:
+        input_shape: `(channels, height, width)`, each side at least 16 pixels.
+        embedding_dim: Output length.
+        widths: Channels of each stage.
+        blocks_per_stage: Residual blocks in each stage (1 gives a ResNet-10-like depth).
+    """
+    require_image_shape("resnet", input_shape, minimum_side=16)
+    layers: list[nn.Module] = [
+        nn.Conv2d(input_shape[0], widths[0], 3, stride=1, padding=1, bias=False),
+        nn.BatchNorm2d(widths[0]),
+        nn.ReLU(inplace=True),
+    ]
+    in_channels = widths[0]
+    for stage, width in enumerate(widths):
+        for block in range(blocks_per_stage):
+            stride = 2 if stage > 0 and block == 0 else 1
+            layers.append(BasicBlock(in_channels, int(width), stride))
+            in_channels = int(width)
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(in_channels, embedding_dim)]
+    return nn.Sequential(*layers)

@@ -1,0 +1,253 @@
+"""`SiameseModel`: a trained network with its preprocessing and decision rule, the library's main API.
+
+model = siamkit.load("models/omniglot")
+embeddings = model.embed(["a.png", "b.png"])
+result = model.verify("a.png", "b.png")          # result.same, result.score, result.threshold
+guess = model.classify_one_shot("query.png", {"alpha": "a.png", "beta": "b.png"})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from siamkit.bundle import compute_fingerprint, load_bundle, network_state, save_bundle
+from siamkit.data.preprocessing import ImageSource, PreprocessingConfig, load_image_array, normalize_batch
+from siamkit.errors import ConfigError, DataError
+from siamkit.network import SiameseNetwork
+
+Inputs = ImageSource | Sequence[ImageSource] | torch.Tensor | np.ndarray
+
+
+@dataclass
+class VerificationResult:
+    """The answer to "are these two the same?".
+
+    Attributes:
+        same: The decision at `threshold`.
+        score: The comparison's score (a distance, or a same-probability for learned heads).
+        threshold: The decision threshold used.
+        probability: Calibrated probability of "same", when the bundle has a calibration.
+        higher_is_more_similar: How to read `score` against `threshold`.
+    """
+
+    same: bool
+    score: float
+    threshold: float
+    probability: float | None = None
+    higher_is_more_similar: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "same": self.same,
+            "score": self.score,
+            "threshold": self.threshold,
+            "probability": self.probability,
+            "higher_is_more_similar": self.higher_is_more_similar,
+        }
+
+
+@dataclass
+class OneShotResult:
+    """The answer to "which of these is it?": the best support's label and every support's score."""
+
+    label: str
+    index: int
+    scores: list[float] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "index": self.index, "scores": self.scores, "labels": self.labels}
+
+
+class SiameseModel:
+    """A Siamese network ready for inference: preprocessing, embedding, scoring and deciding.
+
+    Args:
+        network: The trained network.
+        preprocessing: How raw inputs become encoder inputs; stored with the model.
+        threshold: Decision threshold on the score (None until calibrated or trained).
+        calibration: Serialised score-to-probability map (see `siamkit.evaluation.calibration`).
+        metadata: Free-form training metadata saved in the bundle.
+        device: Where to run the network.
+    """
+
+    def __init__(
+        self,
+        network: SiameseNetwork,
+        preprocessing: PreprocessingConfig,
+        threshold: float | None = None,
+        calibration: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.network = network.to(device).eval()
+        self.preprocessing = preprocessing
+        self.threshold = threshold
+        self.calibration = calibration
+        self.metadata = dict(metadata or {})
+        self.device = torch.device(device)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> SiameseModel:
+        """Loads a bundle folder written by `save`, checking its fingerprint."""
+        network, preprocessing, config = load_bundle(path)
+        decision = config.get("decision") or {}
+        model = cls(
+            network,
+            preprocessing,
+            threshold=decision.get("threshold"),
+            calibration=decision.get("calibration"),
+            metadata=config.get("metadata"),
+            device=device,
+        )
+        model.path = Path(path)
+        return model
+
+    path: Path | None = None
+
+    def save(self, path: str | Path) -> str:
+        """Writes the bundle atomically; returns its fingerprint."""
+        fingerprint = save_bundle(
+            path, self.network, self.preprocessing, self.threshold, self.calibration, self.metadata
+        )
+        self.path = Path(path)
+        return fingerprint
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the weights and preprocessing: equal fingerprints embed identically."""
+        return compute_fingerprint(network_state(self.network), self.preprocessing)
+
+    @property
+    def higher_is_more_similar(self) -> bool:
+        return self.network.comparison.higher_is_more_similar
+
+    def prepare(self, inputs: Inputs) -> torch.Tensor:
+        """Preprocesses inputs to the batch the encoder expects (`uint8` images or float vectors).
+
+        Accepts one image source or a list of them (paths, bytes, PIL images, `(H, W[, C])` arrays), a
+        ready `(N, C, H, W)` tensor, or for vector models an `(N, L)` array / tensor or one `(L,)` vector.
+        """
+        config = self.preprocessing
+        if config.kind == "vector":
+            array = np.asarray(inputs.cpu() if isinstance(inputs, torch.Tensor) else inputs, dtype=np.float32)
+            if array.ndim == 1:
+                array = array[None]
+            if array.ndim != 2 or array.shape[1] != config.vector_length:
+                raise DataError(f"vectors must have shape (N, {config.vector_length}), got {array.shape}")
+            if not np.isfinite(array).all():
+                raise DataError("vectors contain NaN or infinite values")
+            return torch.from_numpy(array)
+        if isinstance(inputs, torch.Tensor):
+            if inputs.ndim != 4 or tuple(inputs.shape[1:]) != config.input_shape:
+                raise DataError(f"image tensor must have shape (N, *{config.input_shape}), got {tuple(inputs.shape)}")
+            return inputs
+        sources: list[ImageSource] = (
+            [inputs]
+            if isinstance(inputs, str | Path | bytes | np.ndarray) or not isinstance(inputs, Sequence)
+            else list(inputs)  # type: ignore[arg-type]
+        )
+        if len(sources) == 0:
+            raise DataError("no images were given")
+        arrays = [load_image_array(source, config) for source in sources]
+        return torch.from_numpy(np.stack(arrays))
+
+    @torch.no_grad()
+    def embed(self, inputs: Inputs, batch_size: int = 256, branch: int = 0) -> torch.Tensor:
+        """Embeddings `(N, D)` (float32, on the CPU) of the inputs, in order."""
+        batch = self.prepare(inputs)
+        outputs = []
+        for start in range(0, batch.shape[0], batch_size):
+            chunk = normalize_batch(batch[start : start + batch_size].to(self.device), self.preprocessing)
+            outputs.append(self.network.embed(chunk, branch).float().cpu())
+        return torch.cat(outputs)
+
+    @torch.no_grad()
+    def score_embeddings(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        """User-facing scores for row-aligned embedding pairs."""
+        comparison = self.network.comparison
+        raw = comparison(first.to(self.device), second.to(self.device))
+        return comparison.to_score(raw).float().cpu()
+
+    @torch.no_grad()
+    def pairwise_scores(self, queries: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
+        """User-facing scores of every query embedding against every reference embedding."""
+        comparison = self.network.comparison
+        raw = comparison.pairwise(queries.to(self.device), references.to(self.device))
+        return comparison.to_score(raw).float().cpu()
+
+    def similarity_from_score(self, scores: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Scores turned so that larger always means more alike (for calibration and ROC)."""
+        values = np.asarray(scores, dtype=np.float64)
+        return values if self.higher_is_more_similar else -values
+
+    def probability(self, scores: torch.Tensor | np.ndarray) -> np.ndarray | None:
+        """Calibrated probabilities of "same" for scores, or None without a calibration."""
+        if self.calibration is None:
+            return None
+        from siamkit.evaluation.calibration import calibration_from_dict
+
+        return calibration_from_dict(self.calibration).probability(self.similarity_from_score(scores))
+
+    def decide(self, score: float) -> bool:
+        """Applies the threshold to one score."""
+        if self.threshold is None:
+            raise ConfigError("this model has no decision threshold yet; run `siamkit calibrate` first")
+        return score >= self.threshold if self.higher_is_more_similar else score <= self.threshold
+
+    def verify(self, first: ImageSource, second: ImageSource) -> VerificationResult:
+        """Decides whether two inputs show the same identity/class."""
+        if self.network.is_half_twin:
+            first_embedding = self.embed(first, branch=0)
+            second_embedding = self.embed(second, branch=1)
+        else:
+            both = (
+                self.embed([first, second])
+                if self.preprocessing.kind == "image"
+                else self.embed(np.stack([np.asarray(first, dtype=np.float32), np.asarray(second, dtype=np.float32)]))
+            )
+            first_embedding, second_embedding = both[:1], both[1:]
+        score = float(self.score_embeddings(first_embedding, second_embedding)[0])
+        probability = self.probability(np.array([score]))
+        return VerificationResult(
+            same=self.decide(score),
+            score=score,
+            threshold=float(self.threshold),  # type: ignore[arg-type]
+            probability=None if probability is None else float(probability[0]),
+            higher_is_more_similar=self.higher_is_more_similar,
+        )
+
+    def classify_one_shot(
+        self, query: ImageSource, support_examples: Mapping[str, ImageSource] | Sequence[ImageSource]
+    ) -> OneShotResult:
+        """Picks which support example the query matches best (one example per class).
+
+        Args:
+            query: The input to recognise.
+            support_examples: `{label: example}`, or a list whose labels are its indices.
+        """
+        if isinstance(support_examples, Mapping):
+            labels = [str(label) for label in support_examples]
+            sources = list(support_examples.values())
+        else:
+            sources = list(support_examples)
+            labels = [str(index) for index in range(len(sources))]
+        if not sources:
+            raise DataError("classify_one_shot needs at least one support example")
+        query_embedding = self.embed([query])
+        support_embeddings = self.embed(sources, branch=1 if self.network.is_half_twin else 0)
+        scores = self.pairwise_scores(query_embedding, support_embeddings)[0]
+        ranking = scores if self.higher_is_more_similar else -scores
+        best = int(torch.argmax(ranking))
+        return OneShotResult(label=labels[best], index=best, scores=scores.tolist(), labels=labels)
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> SiameseModel:
+    """Loads a model bundle; see `SiameseModel.load`."""
+    return SiameseModel.load(path, device)
