@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from siamkit.atomic import atomic_directory
+from siamkit.atomic import atomic_directory, write_text_atomic
 from siamkit.data.preprocessing import PreprocessingConfig
 from siamkit.errors import BundleError, ConfigError
 from siamkit.network import SiameseConfig, SiameseNetwork
@@ -143,3 +143,14 @@ def load_bundle(path: str | Path) -> tuple[SiameseNetwork, PreprocessingConfig, 
         )
     network.eval()
     return network, preprocessing, config
+
+
+def update_bundle_decision(path: str | Path, threshold: float, calibration: dict[str, Any] | None) -> None:
+    """Rewrites only the decision rule (threshold and score calibration) of a bundle, atomically.
+
+    The weights and preprocessing, and so the fingerprint, stay as they are: galleries built with the
+    model remain valid after a recalibration.
+    """
+    config = read_bundle_config(path)
+    config["decision"] = {"threshold": threshold, "calibration": calibration}
+    write_text_atomic(Path(path) / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")

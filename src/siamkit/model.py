@@ -65,6 +65,34 @@ class OneShotResult:
         return {"label": self.label, "index": self.index, "scores": self.scores, "labels": self.labels}
 
 
+@torch.no_grad()
+def embed_prepared(
+    network: SiameseNetwork,
+    inputs: torch.Tensor,
+    preprocessing: PreprocessingConfig,
+    device: torch.device,
+    batch_size: int = 256,
+    branch: int = 0,
+) -> torch.Tensor:
+    """Embeds already-decoded inputs (`uint8` images or float vectors) in batches, in eval mode.
+
+    Returns float32 embeddings on the CPU. The network's train/eval mode is restored afterwards, so the
+    training loop can call this for validation.
+    """
+    was_training = network.training
+    network.eval()
+    outputs = []
+    try:
+        for start in range(0, inputs.shape[0], batch_size):
+            chunk = normalize_batch(inputs[start : start + batch_size].to(device), preprocessing)
+            outputs.append(network.embed(chunk, branch).float().cpu())
+    finally:
+        network.train(was_training)
+    if not outputs:
+        return torch.zeros(0, 0)
+    return torch.cat(outputs)
+
+
 class SiameseModel:
     """A Siamese network ready for inference: preprocessing, embedding, scoring and deciding.
 
@@ -158,15 +186,9 @@ class SiameseModel:
         arrays = [load_image_array(source, config) for source in sources]
         return torch.from_numpy(np.stack(arrays))
 
-    @torch.no_grad()
     def embed(self, inputs: Inputs, batch_size: int = 256, branch: int = 0) -> torch.Tensor:
         """Embeddings `(N, D)` (float32, on the CPU) of the inputs, in order."""
-        batch = self.prepare(inputs)
-        outputs = []
-        for start in range(0, batch.shape[0], batch_size):
-            chunk = normalize_batch(batch[start : start + batch_size].to(self.device), self.preprocessing)
-            outputs.append(self.network.embed(chunk, branch).float().cpu())
-        return torch.cat(outputs)
+        return embed_prepared(self.network, self.prepare(inputs), self.preprocessing, self.device, batch_size, branch)
 
     @torch.no_grad()
     def score_embeddings(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:

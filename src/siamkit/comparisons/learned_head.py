@@ -58,10 +58,6 @@ class LearnedHead(Comparison):
     def to_score(self, raw: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(raw)
 
-    def similarity(self, raw: torch.Tensor) -> torch.Tensor:
-        # The logit ranks pairs exactly as the probability does and does not saturate to ties.
-        return raw
-
 
 @COMPARISONS.register("learned_head")
 def build_learned_head(

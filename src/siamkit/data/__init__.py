@@ -1,5 +1,11 @@
 """Data: reading image folders, zips, pair lists and vectors; preprocessing; sampling; augmentation."""
 
+from siamkit.data.augmentation import AugmentationConfig, random_affine
+from siamkit.data.class_split import group_of
+from siamkit.data.decoding import ZipMember, load_image_arrays
+from siamkit.data.digits import load_digits_dataset
+from siamkit.data.image_folder import ImageDataset, ImageFolderIndex, load_image_folder, scan_image_folder
+from siamkit.data.pairs_csv import PairDataset, TripletDataset, read_pairs_csv, read_triplets_csv
 from siamkit.data.preprocessing import (
     IMAGE_SUFFIXES,
     PreprocessingConfig,
@@ -7,5 +13,31 @@ from siamkit.data.preprocessing import (
     normalize_batch,
     open_image,
 )
+from siamkit.data.sampler import ClassBalancedSampler
+from siamkit.data.vectors import VectorDataset, load_vectors, read_single_vector
 
-__all__ = ["IMAGE_SUFFIXES", "PreprocessingConfig", "load_image_array", "normalize_batch", "open_image"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "AugmentationConfig",
+    "ClassBalancedSampler",
+    "ImageDataset",
+    "ImageFolderIndex",
+    "PairDataset",
+    "PreprocessingConfig",
+    "TripletDataset",
+    "VectorDataset",
+    "ZipMember",
+    "group_of",
+    "load_digits_dataset",
+    "load_image_array",
+    "load_image_arrays",
+    "load_image_folder",
+    "load_vectors",
+    "normalize_batch",
+    "open_image",
+    "random_affine",
+    "read_pairs_csv",
+    "read_single_vector",
+    "read_triplets_csv",
+    "scan_image_folder",
+]

@@ -16,7 +16,7 @@ def build_koch(input_shape: tuple[int, ...], embedding_dim: int = 4096, width_mu
         embedding_dim: Units of the final sigmoid layer (4096 in the paper).
         width_multiplier: Scales every convolution's channels, for a downsized twin.
     """
-    require_image_shape("koch", input_shape, minimum_side=64)
+    require_image_shape("koch", input_shape, minimum_side=65)
 
     def channels(base: int) -> int:
         return max(1, round(base * width_multiplier))

@@ -26,7 +26,7 @@ def build_signet(
         width_multiplier: Scales every layer's width, for a smaller network.
         dropout: Dropout after the second and fourth blocks; the dense layer uses 0.5 as in the paper.
     """
-    require_image_shape("signet", input_shape, minimum_side=48)
+    require_image_shape("signet", input_shape, minimum_side=63)
 
     def channels(base: int) -> int:
         return max(1, round(base * width_multiplier))

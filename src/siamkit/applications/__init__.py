@@ -1,0 +1,1 @@
+"""Worked applications of siamkit: complete experiments built from the library's parts."""

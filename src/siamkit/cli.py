@@ -1,0 +1,319 @@
+"""The `siamkit` command line: thin adapters over the library API.
+
+Every user error (a bad file, option or bundle) is printed as one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from siamkit.errors import ConfigError, SiamkitError
+
+app = typer.Typer(
+    name="siamkit",
+    help="Siamese networks: train, evaluate, calibrate, verify and embed.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+logger = logging.getLogger("siamkit.cli")
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=float))
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    """`28` or `105x105` or `155x220` (height x width)."""
+    try:
+        parts = [int(part) for part in text.lower().split("x")]
+    except ValueError:
+        raise ConfigError(f"--image-size must look like 105 or 155x220, got {text!r}") from None
+    if len(parts) == 1:
+        return parts[0], parts[0]
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    raise ConfigError(f"--image-size must look like 105 or 155x220, got {text!r}")
+
+
+@app.command(epilog="Example: siamkit demo --output siamkit-demo --json")
+def demo(
+    output: Annotated[Path, typer.Option(help="Folder for the model bundle and plots.")] = Path("siamkit-demo"),
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 3,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Train on 7 of scikit-learn's bundled digits, test on the 3 it never saw (no download)."""
+    from siamkit.applications.demo import DemoConfig, run_demo
+
+    report = run_demo(DemoConfig(output_dir=output, epochs=epochs, seed=seed, show_progress=progress and not as_json))
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    table = Table(title="siamkit demo: digits 0-6 for training, 7/8/9 never seen")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("chance", justify="right")
+    for name, value, chance in report.rows():
+        table.add_row(name, value, chance)
+    Console().print(table)
+    Console().print(f"model bundle: {report.bundle_path}\nplots: {', '.join(str(p) for p in report.plots)}")
+
+
+@app.command(
+    epilog=(
+        "Example: siamkit train --data ../shared/data/orl_faces/orl_faces.zip --encoder resnet --image-size 56x46 "
+        "--validation-classes 0.2 --epochs 20 --output runs/faces"
+    )
+)
+def train(
+    output: Annotated[Path, typer.Option(help="Run folder: model bundle, checkpoints, metrics, plots.")] = Path(
+        "runs/siamkit"
+    ),
+    data: Annotated[str | None, typer.Option(help="Image folder or zip, one folder per class.")] = None,
+    pairs: Annotated[str | None, typer.Option(help="CSV of first,second,label (1 = same, 0 = different).")] = None,
+    triplets: Annotated[str | None, typer.Option(help="CSV of anchor,positive,negative.")] = None,
+    vectors: Annotated[str | None, typer.Option(help="Labelled vectors: .npz, .csv (label column) or .npy.")] = None,
+    labels: Annotated[str | None, typer.Option(help="Labels .npy for --vectors given as .npy.")] = None,
+    validation: Annotated[str | None, typer.Option(help="Folder of held-out classes for validation.")] = None,
+    validation_classes: Annotated[float, typer.Option(help="Or: share of classes held out for validation.")] = 0.0,
+    config: Annotated[Path | None, typer.Option(help="A recipe JSON file; other options are then ignored.")] = None,
+    encoder: Annotated[str, typer.Option(help="Encoder: mlp, conv4, koch, signet, resnet.")] = "conv4",
+    embedding_dim: Annotated[int, typer.Option(help="Embedding length.")] = 128,
+    comparison: Annotated[
+        str, typer.Option(help="euclidean, squared_euclidean, manhattan, cosine, mahalanobis, learned_head.")
+    ] = "euclidean",
+    normalize: Annotated[bool, typer.Option(help="L2-normalise embeddings.")] = False,
+    loss: Annotated[str, typer.Option(help="contrastive, triplet or binary_cross_entropy.")] = "contrastive",
+    margin: Annotated[float | None, typer.Option(help="Margin of contrastive/triplet losses.")] = None,
+    mining: Annotated[str, typer.Option(help="In-batch mining: all, hard, semi_hard.")] = "all",
+    image_size: Annotated[str, typer.Option(help="HEIGHTxWIDTH (or one number) images are resized to.")] = "28",
+    channels: Annotated[int, typer.Option(help="1 (grey) or 3 (colour).")] = 1,
+    invert: Annotated[bool, typer.Option(help="Invert grey levels (dark ink becomes bright).")] = False,
+    crop_to_ink: Annotated[bool, typer.Option(help="Crop scans to the ink's bounding box.")] = False,
+    keep_aspect: Annotated[bool, typer.Option(help="Pad to the target aspect instead of stretching.")] = False,
+    epochs: Annotated[int, typer.Option(help="Passes over the data.")] = 10,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
+    classes_per_batch: Annotated[int, typer.Option(help="P classes per batch.")] = 16,
+    samples_per_class: Annotated[int, typer.Option(help="K examples per class per batch.")] = 4,
+    learning_rate: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 1e-3,
+    weight_decay: Annotated[float, typer.Option(help="Weight decay.")] = 1e-4,
+    optimizer: Annotated[str, typer.Option(help="adamw or sgd.")] = "adamw",
+    schedule: Annotated[str, typer.Option(help="cosine, step or constant.")] = "cosine",
+    warmup_steps: Annotated[int, typer.Option(help="Linear warm-up steps.")] = 0,
+    augment: Annotated[bool, typer.Option(help="Random affine distortions (Koch et al.).")] = False,
+    early_stopping_metric: Annotated[str, typer.Option(help="eer, auc or one_shot_accuracy.")] = "eer",
+    patience: Annotated[int | None, typer.Option(help="Validations without improvement before stopping.")] = 5,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
+    checkpoint_every_steps: Annotated[int | None, typer.Option(help="Also checkpoint every N steps.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from OUTPUT/checkpoint if present.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Train a Siamese network and write a model bundle to OUTPUT/model."""
+    from siamkit.training.recipe import TrainingRecipe, recipe_from_options, run_recipe
+
+    if config is not None:
+        recipe = TrainingRecipe.from_file(config)
+    else:
+        recipe = recipe_from_options(
+            output=output, data=data, pairs=pairs, triplets=triplets, vectors=vectors, labels=labels,
+            validation=validation, validation_classes=validation_classes, encoder=encoder,
+            embedding_dim=embedding_dim, comparison=comparison, normalize=normalize, loss=loss, margin=margin,
+            mining=mining, image_size=_parse_size(image_size), channels=channels, invert=invert,
+            crop_to_ink=crop_to_ink, keep_aspect=keep_aspect, epochs=epochs, max_steps=max_steps,
+            classes_per_batch=classes_per_batch, samples_per_class=samples_per_class, learning_rate=learning_rate,
+            weight_decay=weight_decay, optimizer=optimizer, schedule=schedule, warmup_steps=warmup_steps,
+            augment=augment, early_stopping_metric=early_stopping_metric, patience=patience, seed=seed,
+            device=device, checkpoint_every_steps=checkpoint_every_steps,
+        )  # fmt: skip
+    recipe.training.show_progress = progress
+    result = run_recipe(recipe, resume=resume)
+    if result.bundle_path is not None:
+        summary = f"trained {result.steps} steps in {result.seconds:.1f} s ({result.images_per_second:,.0f} images/s)"
+        if result.best_validation:
+            summary += f"; validation EER {result.best_validation['eer']:.4f}, AUC {result.best_validation['auc']:.4f}"
+        Console().print(summary)
+        Console().print(f"model bundle: {result.bundle_path}")
+
+
+@app.command(epilog="Example: siamkit evaluate --model runs/faces/model --data held_out_faces/ --json --plots report/")
+def evaluate(
+    model: Annotated[Path, typer.Option(help="Model bundle folder.")],
+    data: Annotated[str, typer.Option(help="Image folder or zip of held-out classes.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    pairs_out: Annotated[Path | None, typer.Option(help="Write the evaluated pair list (CSV) here.")] = None,
+    plots: Annotated[Path | None, typer.Option(help="Write ROC, DET and histogram PNGs into this folder.")] = None,
+    ways: Annotated[int, typer.Option(help="N of N-way one-shot episodes (0 to skip).")] = 5,
+    shots: Annotated[int, typer.Option(help="K of N-way K-shot episodes.")] = 1,
+    episodes: Annotated[int, typer.Option(help="Number of episodes.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the different-pair sample and of the episodes.")] = 0,
+) -> None:
+    """Verification metrics (AUC, EER, FAR/FRR, TAR at FAR) and one-shot accuracy on held-out classes."""
+    import siamkit
+    from siamkit.evaluation.dataset_evaluation import evaluate_folder
+
+    report = evaluate_folder(
+        siamkit.load(model), data, pairs_out=pairs_out, plots_dir=plots, ways=ways, shots=shots,
+        episodes=episodes, seed=seed,
+    )  # fmt: skip
+    if as_json:
+        _print_json(report)
+        return
+    table = Table(title=f"evaluation of {model} on {data}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key in ("auc", "eer", "threshold", "far", "frr", "accuracy", "n_same", "n_different"):
+        value = report.get(key)
+        table.add_row(key, "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value))
+    for far, tar in (report.get("tar_at_far") or {}).items():
+        table.add_row(f"TAR at FAR {far}", "-" if tar is None else f"{tar:.4f}")
+    if report.get("one_shot"):
+        shot = report["one_shot"]
+        table.add_row(f"{shot['ways']}-way {shot['shots']}-shot accuracy", f"{shot['accuracy']:.4f}")
+    Console().print(table)
+
+
+@app.command(epilog="Example: siamkit calibrate --model runs/faces/model --data calibration_faces/ --target-far 0.001")
+def calibrate(
+    model: Annotated[Path, typer.Option(help="Model bundle folder (updated in place, atomically).")],
+    data: Annotated[str, typer.Option(help="Image folder or zip of calibration classes.")],
+    target_far: Annotated[
+        float | None, typer.Option(help="Pick the threshold reaching this false accept rate.")
+    ] = None,
+    eer: Annotated[bool, typer.Option("--eer", help="Pick the equal-error-rate threshold instead.")] = False,
+    method: Annotated[str, typer.Option(help="Score-to-probability map: platt or isotonic.")] = "platt",
+    evaluation_data: Annotated[
+        str | None, typer.Option(help="The evaluation set, to warn when it overlaps the calibration set.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the different-pair sample.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Choose the decision threshold on a calibration split and store it (and a probability map) in the bundle."""
+    from siamkit.evaluation.dataset_evaluation import calibrate_bundle
+
+    if (target_far is None) == (not eer):
+        raise ConfigError("give exactly one of --target-far F or --eer")
+    result = calibrate_bundle(
+        model, data, target_far=target_far, method=method, evaluation_data=evaluation_data, seed=seed
+    )
+    for warning in result.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    if as_json:
+        _print_json(result)
+    else:
+        Console().print(
+            f"threshold {result['threshold']:.6g} (FAR {result['achieved_far']:.4f}, FRR {result['achieved_frr']:.4f} "
+            f"on {result['n_same']} same / {result['n_different']} different pairs) stored in {model}"
+        )
+
+
+@app.command(epilog="Example: siamkit verify --model models/signatures a.png b.png --json")
+def verify(
+    first: Annotated[Path, typer.Argument(help="First image (or .npy vector).")],
+    second: Annotated[Path, typer.Argument(help="Second image (or .npy vector).")],
+    model: Annotated[Path, typer.Option(help="Model bundle folder.")],
+    threshold: Annotated[float | None, typer.Option(help="Override the bundle's threshold.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Decide whether two inputs are the same identity/class."""
+    import siamkit
+    from siamkit.data.vectors import read_single_vector
+
+    loaded = siamkit.load(model)
+    if threshold is not None:
+        loaded.threshold = threshold
+    if loaded.preprocessing.kind == "vector":
+        result = loaded.verify(read_single_vector(first), read_single_vector(second))
+    else:
+        result = loaded.verify(first, second)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    relation = ">=" if result.higher_is_more_similar else "<="
+    verdict = "SAME" if result.same else "DIFFERENT"
+    extra = f", probability {result.probability:.3f}" if result.probability is not None else ""
+    Console().print(f"{verdict}: score {result.score:.6g} (same when {relation} {result.threshold:.6g}){extra}")
+
+
+@app.command(epilog="Example: siamkit embed --model models/omniglot a.png b.png --output embeddings.npy")
+def embed(
+    inputs: Annotated[list[Path], typer.Argument(help="Images to embed.")],
+    model: Annotated[Path, typer.Option(help="Model bundle folder.")],
+    output: Annotated[Path | None, typer.Option(help="Write embeddings to .npy or .csv.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print embeddings as JSON.")] = False,
+) -> None:
+    """Compute embeddings of images with a model bundle."""
+    import numpy as np
+
+    import siamkit
+    from siamkit.atomic import write_bytes_atomic
+
+    embeddings = siamkit.load(model).embed(list(inputs)).numpy()
+    if output is not None:
+        if output.suffix == ".npy":
+            import io
+
+            buffer = io.BytesIO()
+            np.save(buffer, embeddings)
+            write_bytes_atomic(output, buffer.getvalue())
+        elif output.suffix == ".csv":
+            lines = ["path," + ",".join(f"e{index}" for index in range(embeddings.shape[1]))]
+            lines += [
+                f"{path}," + ",".join(f"{value:.8g}" for value in row)
+                for path, row in zip(inputs, embeddings, strict=True)
+            ]
+            write_bytes_atomic(output, ("\n".join(lines) + "\n").encode())
+        else:
+            raise ConfigError(f"--output {output}: use a .npy or .csv file name")
+        Console().print(f"wrote {embeddings.shape[0]} embeddings of length {embeddings.shape[1]} to {output}")
+    if as_json or output is None:
+        _print_json({"paths": [str(path) for path in inputs], "embeddings": embeddings.tolist()})
+
+
+def _register_applications() -> None:
+    """Adds the commands that live with their applications."""
+    from siamkit.applications.landmarks.cli import landmarks_command
+
+    app.command(
+        "landmarks",
+        epilog="Example: siamkit landmarks --seeds 5 --json",
+        help="Landmark distances: the blog post's experiment, its fixes, and trilateration/MDS.",
+    )(landmarks_command)
+
+
+_register_applications()
+
+
+def main() -> None:
+    """Entry point: configures logging and turns user errors into one line and exit code 2."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(standalone_mode=False)
+    except SiamkitError as error:
+        console.print(f"[red]error:[/red] {error}", highlight=False)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        console.print("aborted")
+        sys.exit(130)
+    except Exception as error:  # click's usage errors
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""Random affine distortions of image batches (Koch, Zemel and Salakhutdinov 2015), on the whole batch at once.
+
+Apply them to images scaled to [0, 1] *before* mean/std normalisation: the area uncovered by a shift or
+rotation is filled with `fill` (the background: 0 for bright strokes on black, such as inverted characters
+and signatures), and after normalisation the background is no longer a fixed known value.
+A training step: `x = random_affine(images.float() / 255, config, generator)`, then `normalize_batch(x, preprocessing)`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from siamkit.errors import ConfigError, DataError
+
+# Number of uniform random draws per image: 4 component switches, angle, 2 shears, 2 scales, 2 shifts, flip.
+_DRAWS = 12
+
+
+@dataclass
+class AugmentationConfig:
+    """Koch et al.'s affine augmentation; each component is switched on per image with `probability`.
+
+    Defaults are the paper's: rotation ±10°, shear ±0.3 (x and y), scale 0.8–1.2 (x and y independently) and
+    translation ±2 px at 105 px, scaled with the image size (±0.53 px at 28 px). Augmentation is off unless
+    `enabled` is set, because it suits images only (never vectors); horizontal flips are off because they
+    change the meaning of characters and signatures.
+
+    Attributes:
+        enabled: Apply augmentation at all.
+        rotation_degrees: Rotations are uniform in ±this many degrees.
+        shear: Shear factors (x and y) are uniform in ±this (below 1, so the transform stays invertible).
+        scale_range: `(low, high)` range of the x and y scale factors.
+        translation_pixels: Shifts are uniform in ±this many pixels at `reference_size`.
+        reference_size: The image size `translation_pixels` refers to; shifts scale with the actual size.
+        probability: Chance that each of rotation, shear, scale and translation is applied to an image.
+        horizontal_flip: Also mirror half the images left-right (for faces, say; not for characters).
+        fill: Value of the area a transform uncovers, on the [0, 1] scale: 0 for bright ink on black,
+            1 for dark ink on white paper.
+    """
+
+    enabled: bool = False
+    rotation_degrees: float = 10.0
+    shear: float = 0.3
+    scale_range: tuple[float, float] = (0.8, 1.2)
+    translation_pixels: float = 2.0
+    reference_size: int = 105
+    probability: float = 0.5
+    horizontal_flip: bool = False
+    fill: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.scale_range = (float(self.scale_range[0]), float(self.scale_range[1]))
+        if self.rotation_degrees < 0 or self.translation_pixels < 0:
+            raise ConfigError("augmentation rotation_degrees and translation_pixels must not be negative")
+        if not 0 <= self.shear < 1:
+            raise ConfigError(f"augmentation shear must be in [0, 1), got {self.shear}")
+        low, high = self.scale_range
+        if not 0 < low <= high:
+            raise ConfigError(f"augmentation scale_range must satisfy 0 < low <= high, got {self.scale_range}")
+        if not 0 <= self.probability <= 1:
+            raise ConfigError(f"augmentation probability must be in [0, 1], got {self.probability}")
+        if self.reference_size < 1:
+            raise ConfigError(f"augmentation reference_size must be positive, got {self.reference_size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["scale_range"] = list(self.scale_range)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AugmentationConfig:
+        known = {field.name for field in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"augmentation config has unknown fields: {sorted(unknown)}")
+        return cls(**data)
+
+
+def sample_transforms(
+    batch_size: int, height: int, width: int, config: AugmentationConfig, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Draws each image's forward transform in pixel units about the image centre.
+
+    Returns:
+        `(matrices, shifts, moved)`: `(B, 2, 2)` linear parts (rotation @ shear @ scale @ flip), `(B, 2)` shifts
+        in pixels (x, y), and `(B,)` bool, whether any component was applied to the image.
+    """
+    draws = torch.rand(batch_size, _DRAWS, generator=generator, dtype=torch.float64)
+    switches = draws[:, :4] < config.probability
+    rotate, shear, scale, translate = switches.unbind(dim=1)
+
+    def symmetric(column: int, limit: float) -> torch.Tensor:
+        return (draws[:, column] * 2 - 1) * limit
+
+    angle = torch.where(rotate, symmetric(4, math.radians(config.rotation_degrees)), 0.0)
+    shear_x = torch.where(shear, symmetric(5, config.shear), 0.0)
+    shear_y = torch.where(shear, symmetric(6, config.shear), 0.0)
+    low, high = config.scale_range
+    scale_x = torch.where(scale, low + draws[:, 7] * (high - low), 1.0)
+    scale_y = torch.where(scale, low + draws[:, 8] * (high - low), 1.0)
+    shift_x = torch.where(translate, symmetric(9, config.translation_pixels * width / config.reference_size), 0.0)
+    shift_y = torch.where(translate, symmetric(10, config.translation_pixels * height / config.reference_size), 0.0)
+    flip = (draws[:, 11] < 0.5) & config.horizontal_flip
+    mirror = torch.where(flip, -1.0, 1.0)
+
+    cosine, sine = torch.cos(angle), torch.sin(angle)
+    rotation = torch.stack([torch.stack([cosine, -sine], -1), torch.stack([sine, cosine], -1)], -2)
+    ones = torch.ones_like(shear_x)
+    shearing = torch.stack([torch.stack([ones, shear_x], -1), torch.stack([shear_y, ones], -1)], -2)
+    scaling = torch.diag_embed(torch.stack([scale_x * mirror, scale_y], -1))
+    matrices = rotation @ shearing @ scaling
+    moved = switches.any(dim=1) | flip
+    return matrices, torch.stack([shift_x, shift_y], -1), moved
+
+
+def random_affine(
+    batch: torch.Tensor, config: AugmentationConfig, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Distorts each image of `batch` with its own random affine transform (one `grid_sample` for the batch).
+
+    Args:
+        batch: `(B, C, H, W)` floats, scaled to [0, 1] and not yet normalised (see the module docstring).
+        config: The distortions; when `enabled` is False the batch is returned unchanged (the same tensor).
+        generator: Source of randomness (CPU); the same seed gives the same distortions.
+
+    Returns:
+        A new `(B, C, H, W)` tensor; images that drew no component are copied exactly.
+    """
+    if not config.enabled:
+        return batch
+    if batch.ndim != 4 or not batch.is_floating_point():
+        raise DataError(
+            f"random_affine needs a float (B, C, H, W) batch scaled to [0, 1], got {batch.dtype} "
+            f"{tuple(batch.shape)} (convert uint8 images with .float() / 255 first)"
+        )
+    size, _, height, width = batch.shape
+    matrices, shifts, moved = sample_transforms(size, height, width, config, generator)
+    output = batch.clone()
+    if not bool(moved.any()):
+        return output
+    # affine_grid maps each *output* location to where it samples the input, i.e. the inverse transform, in
+    # normalised coordinates (x, y in [-1, 1] across the image, pixel centres at (2i + 1) / size - 1).
+    inverse = torch.linalg.inv(matrices[moved])
+    to_normalised = torch.diag(torch.tensor([2.0 / width, 2.0 / height], dtype=torch.float64))
+    linear = to_normalised @ inverse @ torch.linalg.inv(to_normalised)
+    offset = -(linear @ (to_normalised @ shifts[moved].unsqueeze(-1)))
+    theta = torch.cat([linear, offset], dim=-1).to(device=batch.device, dtype=batch.dtype)
+    selected = batch[moved.to(batch.device)]
+    grid = F.affine_grid(theta, list(selected.shape), align_corners=False)
+    if config.fill != 0.0:
+        selected = selected - config.fill
+    warped = F.grid_sample(selected, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if config.fill != 0.0:
+        warped = warped + config.fill
+    output[moved.to(batch.device)] = warped
+    return output

@@ -1,0 +1,100 @@
+"""Training configuration: one dataclass, passed explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from siamkit.data.augmentation import AugmentationConfig
+from siamkit.errors import ConfigError
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("cosine", "step", "constant")
+EARLY_STOPPING_METRICS = {"eer": "min", "auc": "max", "one_shot_accuracy": "max", "loss": "min"}
+
+
+@dataclass
+class TrainConfig:
+    """Everything the training loop needs besides the network and the data.
+
+    Attributes:
+        output_dir: Receives the model bundle, checkpoints, the metrics log and plots.
+        epochs: Passes over the training data (an epoch is about one look at every example).
+        max_steps: Stop after this many optimiser steps, whatever `epochs` says.
+        classes_per_batch: P in the P x K class-balanced batches (global, across all processes).
+        samples_per_class: K in the P x K batches.
+        loss: Registered loss name (`contrastive`, `triplet`, `binary_cross_entropy`).
+        loss_options: Keyword options of the loss (`margin`, ...).
+        mining: How pairs/triplets are formed from a batch's embeddings (`all`, `hard`, `semi_hard`).
+        optimizer: `adamw` or `sgd`.
+        learning_rate: Peak learning rate.
+        weight_decay: Decoupled weight decay (AdamW) or L2 (SGD).
+        momentum: SGD momentum.
+        schedule: `cosine` (to zero), `step` (x0.1 at 60% and 85%) or `constant`, after linear warm-up.
+        warmup_steps: Steps of linear warm-up from zero.
+        seed: Seeds weights, batches and augmentation; the same seed gives the same run.
+        mixed_precision: bfloat16 autocast on GPUs (ignored on CPUs).
+        augmentation: Random affine distortions of training images.
+        validation_every_epochs: Validate after every this many epochs (when validation data is given).
+        early_stopping_metric: `eer`, `auc`, `one_shot_accuracy` or `loss` (validation).
+        early_stopping_patience: Stop after this many validations without improvement (None: never).
+        validation_ways: N of the N-way one-shot episodes used in validation.
+        validation_episodes: Number of such episodes.
+        checkpoint_every_steps: Also checkpoint mid-epoch every this many steps (None: only at epoch ends).
+        log_every_steps: Write a metrics line every this many steps.
+        device: `auto` (GPU when there is one), `cpu`, `cuda`, `cuda:1`, ...
+        show_progress: Show rich progress bars.
+        channels_last: Use the channels-last memory layout for image batches (faster convolutions on CPUs).
+    """
+
+    output_dir: Path = Path("runs/siamkit")
+    epochs: int = 10
+    max_steps: int | None = None
+    classes_per_batch: int = 16
+    samples_per_class: int = 4
+    loss: str = "contrastive"
+    loss_options: dict[str, Any] = field(default_factory=dict)
+    mining: str = "all"
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    schedule: Literal["cosine", "step", "constant"] = "cosine"
+    warmup_steps: int = 0
+    seed: int = 0
+    mixed_precision: bool = True
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+    validation_every_epochs: int = 1
+    early_stopping_metric: str = "eer"
+    early_stopping_patience: int | None = 5
+    validation_ways: int = 5
+    validation_episodes: int = 200
+    checkpoint_every_steps: int | None = None
+    log_every_steps: int = 10
+    device: str = "auto"
+    show_progress: bool = True
+    channels_last: bool = True
+
+    def __post_init__(self) -> None:
+        self.output_dir = Path(self.output_dir)
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.early_stopping_metric not in EARLY_STOPPING_METRICS:
+            raise ConfigError(
+                f"early_stopping_metric must be one of {sorted(EARLY_STOPPING_METRICS)}, "
+                f"got {self.early_stopping_metric!r}"
+            )
+        if self.epochs < 1 or self.classes_per_batch < 2 or self.samples_per_class < 1:
+            raise ConfigError("epochs must be >= 1, classes_per_batch >= 2 and samples_per_class >= 1")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
+        if isinstance(self.augmentation, dict):
+            self.augmentation = AugmentationConfig(**self.augmentation)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["output_dir"] = str(self.output_dir)
+        return data

@@ -1,0 +1,257 @@
+"""A training recipe: data, network, preprocessing and loop settings in one JSON-serialisable object.
+
+`siamkit train` builds one from its options or reads one from a JSON file (`--config`), and
+`run_recipe` turns it into a trained bundle. Recipes make runs repeatable and shareable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import torch
+
+from siamkit.atomic import write_text_atomic
+from siamkit.comparisons import COMPARISONS, ComparisonConfig
+from siamkit.data.augmentation import AugmentationConfig
+from siamkit.data.image_folder import ImageDataset, load_image_folder
+from siamkit.data.pairs_csv import PairDataset, TripletDataset, read_pairs_csv, read_triplets_csv
+from siamkit.data.preprocessing import PreprocessingConfig
+from siamkit.data.vectors import VectorDataset, load_vectors
+from siamkit.encoders import ENCODERS, EncoderConfig
+from siamkit.errors import ConfigError
+from siamkit.losses import LOSSES
+from siamkit.mining import check_strategy
+from siamkit.network import SiameseConfig, SiameseNetwork
+from siamkit.training.config import TrainConfig
+from siamkit.training.trainer import TrainResult, train
+
+logger = logging.getLogger(__name__)
+
+DataKind = Literal["images", "pairs", "triplets", "vectors"]
+
+
+@dataclass
+class DataSpec:
+    """Where training (and validation) data come from.
+
+    Attributes:
+        train: An image folder or zip (`images`), a pair/triplet CSV, or a vector file.
+        kind: `images`, `pairs`, `triplets` or `vectors`.
+        validation: A separate folder/file of held-out classes (optional).
+        validation_classes: Otherwise, the share of training classes held out for validation (whole classes).
+        labels: Labels file for `.npy` vectors.
+    """
+
+    train: str
+    kind: DataKind = "images"
+    validation: str | None = None
+    validation_classes: float = 0.0
+    labels: str | None = None
+
+
+@dataclass
+class TrainingRecipe:
+    """Everything one training run needs."""
+
+    data: DataSpec
+    network: SiameseConfig
+    preprocessing: PreprocessingConfig
+    training: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "data": asdict(self.data),
+            "network": self.network.to_dict(),
+            "preprocessing": self.preprocessing.to_dict(),
+            "training": self.training.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingRecipe:
+        for key in ("data", "network", "preprocessing"):
+            if key not in data:
+                raise ConfigError(f"recipe is missing the {key!r} section")
+        training = dict(data.get("training", {}))
+        if "augmentation" in training:
+            augmentation = dict(training["augmentation"])
+            if "scale_range" in augmentation:
+                augmentation["scale_range"] = tuple(augmentation["scale_range"])
+            training["augmentation"] = AugmentationConfig(**augmentation)
+        try:
+            return cls(
+                data=DataSpec(**data["data"]),
+                network=SiameseConfig.from_dict(data["network"]),
+                preprocessing=PreprocessingConfig.from_dict(data["preprocessing"]),
+                training=TrainConfig(**training),
+            )
+        except TypeError as error:
+            raise ConfigError(f"recipe has an unknown or missing field: {error}") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainingRecipe:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"{file}: no such recipe file")
+        try:
+            return cls.from_dict(json.loads(file.read_text()))
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{file}: not valid JSON ({error})") from None
+
+
+def load_training_data(
+    spec: DataSpec, preprocessing: PreprocessingConfig, show_progress: bool = False
+) -> tuple[ImageDataset | VectorDataset | PairDataset | TripletDataset, ImageDataset | VectorDataset | None]:
+    """Reads the training data and the validation data the spec names (or splits off)."""
+    validation: ImageDataset | VectorDataset | None = None
+    if spec.kind == "pairs":
+        return read_pairs_csv(spec.train, preprocessing), _load_labelled(spec.validation, spec, preprocessing)
+    if spec.kind == "triplets":
+        return read_triplets_csv(spec.train, preprocessing), _load_labelled(spec.validation, spec, preprocessing)
+    train_data = _load_labelled(spec.train, spec, preprocessing, show_progress)
+    assert train_data is not None
+    if spec.validation:
+        validation = _load_labelled(spec.validation, spec, preprocessing, show_progress)
+    elif spec.validation_classes > 0:
+        train_data, validation = train_data.split_by_class(spec.validation_classes, seed=0)
+    return train_data, validation
+
+
+def _load_labelled(
+    path: str | None, spec: DataSpec, preprocessing: PreprocessingConfig, show_progress: bool = False
+) -> ImageDataset | VectorDataset | None:
+    if path is None:
+        return None
+    if spec.kind == "vectors":
+        return load_vectors(path, labels_path=spec.labels)
+    return load_image_folder(path, preprocessing, show_progress=show_progress)
+
+
+def run_recipe(recipe: TrainingRecipe, resume: bool = False) -> TrainResult:
+    """Loads the data, builds the network from the recipe's seed, trains, and writes the bundle."""
+    preprocessing = recipe.preprocessing
+    train_data, validation = load_training_data(recipe.data, preprocessing, recipe.training.show_progress)
+    if isinstance(train_data, VectorDataset):
+        preprocessing = PreprocessingConfig(kind="vector", vector_length=int(train_data.vectors.shape[1]))
+    expected = preprocessing.input_shape
+    if tuple(recipe.network.encoder.input_shape) != expected:
+        logger.info("setting encoder input_shape to %s from the preprocessing", expected)
+        recipe.network.encoder.input_shape = expected
+    torch.manual_seed(recipe.training.seed)
+    network = SiameseNetwork.from_config(recipe.network)
+    recipe.training.output_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(recipe.training.output_dir / "recipe.json", json.dumps(recipe.to_dict(), indent=2) + "\n")
+    return train(
+        network,
+        train_data,
+        recipe.training,
+        validation_data=validation,
+        preprocessing=preprocessing,
+        resume=resume,
+        metadata={"data": asdict(recipe.data)},
+    )
+
+
+def check_component_names(encoder: str, comparison: str, loss: str, mining: str) -> None:
+    """Fails fast, before any data is read, on a misspelt component name."""
+    for registry, name in ((ENCODERS, encoder), (COMPARISONS, comparison), (LOSSES, loss)):
+        if name not in registry:
+            raise ConfigError(f"unknown {registry.kind} {name!r}; choose one of: {', '.join(registry.names())}")
+    check_strategy(mining)
+
+
+def recipe_from_options(
+    *,
+    output: Path,
+    data: str | None,
+    pairs: str | None,
+    triplets: str | None,
+    vectors: str | None,
+    labels: str | None,
+    validation: str | None,
+    validation_classes: float,
+    encoder: str,
+    embedding_dim: int,
+    comparison: str,
+    normalize: bool,
+    loss: str,
+    margin: float | None,
+    mining: str,
+    image_size: tuple[int, int],
+    channels: int,
+    invert: bool,
+    crop_to_ink: bool,
+    keep_aspect: bool,
+    epochs: int,
+    max_steps: int | None,
+    classes_per_batch: int,
+    samples_per_class: int,
+    learning_rate: float,
+    weight_decay: float,
+    optimizer: str,
+    schedule: str,
+    warmup_steps: int,
+    augment: bool,
+    early_stopping_metric: str,
+    patience: int | None,
+    seed: int,
+    device: str,
+    checkpoint_every_steps: int | None,
+) -> TrainingRecipe:
+    """Builds a recipe from `siamkit train`'s flat options."""
+    sources = {"images": data, "pairs": pairs, "triplets": triplets, "vectors": vectors}
+    given = {kind: path for kind, path in sources.items() if path}
+    if len(given) != 1:
+        raise ConfigError("give exactly one of --data, --pairs, --triplets or --vectors")
+    kind, path = next(iter(given.items()))
+    check_component_names(encoder=encoder, comparison=comparison, loss=loss, mining=mining)
+    preprocessing = PreprocessingConfig(
+        kind="vector" if kind == "vectors" else "image",
+        image_size=image_size,
+        channels=channels,
+        invert=invert,
+        crop_to_ink=crop_to_ink,
+        keep_aspect=keep_aspect,
+        vector_length=1 if kind == "vectors" else None,
+    )
+    encoder_shape = (1,) if kind == "vectors" else preprocessing.input_shape
+    if kind == "vectors" and encoder == "conv4":
+        encoder = "mlp"
+    network = SiameseConfig(
+        encoder=EncoderConfig(encoder, encoder_shape, embedding_dim),
+        comparison=ComparisonConfig(comparison),
+        normalize_embeddings=normalize,
+    )
+    loss_options: dict[str, Any] = {} if margin is None else {"margin": margin}
+    training = TrainConfig(
+        output_dir=output,
+        epochs=epochs,
+        max_steps=max_steps,
+        classes_per_batch=classes_per_batch,
+        samples_per_class=samples_per_class,
+        loss=loss,
+        loss_options=loss_options,
+        mining=mining,
+        optimizer=optimizer,  # type: ignore[arg-type]
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        schedule=schedule,  # type: ignore[arg-type]
+        warmup_steps=warmup_steps,
+        seed=seed,
+        augmentation=AugmentationConfig(enabled=augment),
+        early_stopping_metric=early_stopping_metric,
+        early_stopping_patience=patience,
+        device=device,
+        checkpoint_every_steps=checkpoint_every_steps,
+    )
+    spec = DataSpec(
+        train=path,
+        kind=cast(DataKind, kind),
+        validation=validation,
+        validation_classes=validation_classes,
+        labels=labels,
+    )
+    return TrainingRecipe(data=spec, network=network, preprocessing=preprocessing, training=training)

@@ -1,0 +1,389 @@
+"""The training loop: one visible loop over optimiser steps, with small helpers around it.
+
+    network = SiameseNetwork.from_config(config)
+    result = train(network, train_data, TrainConfig(output_dir=Path("runs/x")), validation_data=held_out)
+    result.model.verify("a.png", "b.png")
+
+The same function runs unchanged under `torchrun --nproc_per_node N`: each process draws its slice of the
+global batch, embeddings are gathered so that in-batch pairs span all processes, DistributedDataParallel
+averages gradients, and only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from siamkit.data.augmentation import random_affine
+from siamkit.data.image_folder import ImageDataset
+from siamkit.data.pairs_csv import PairDataset, TripletDataset
+from siamkit.data.preprocessing import PreprocessingConfig
+from siamkit.data.vectors import VectorDataset
+from siamkit.losses import SiameseLoss, create_loss
+from siamkit.mining import check_objective
+from siamkit.model import SiameseModel
+from siamkit.network import SiameseNetwork
+from siamkit.training.batches import Batch, BatchSource, ClassBatches, PairBatches, TripletBatches
+from siamkit.training.checkpoint import LoopState, load_checkpoint, save_checkpoint
+from siamkit.training.config import EARLY_STOPPING_METRICS, TrainConfig
+from siamkit.training.distributed import DistributedContext, broadcast_flag, start_distributed, stop_distributed
+from siamkit.training.metrics_log import MetricsLog
+from siamkit.training.progress import TrainingProgress
+from siamkit.training.validation import validate
+
+logger = logging.getLogger(__name__)
+
+TrainingData = ImageDataset | VectorDataset | PairDataset | TripletDataset
+ValidationData = ImageDataset | VectorDataset
+
+MODEL_DIR = "model"
+CHECKPOINT_DIR = "checkpoint"
+METRICS_FILE = "metrics.jsonl"
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced."""
+
+    model: SiameseModel
+    bundle_path: Path | None
+    steps: int
+    epochs_completed: int
+    seconds: float
+    images_per_second: float
+    best_validation: dict[str, Any] | None = None
+    stopped_early: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class EmbeddingModule(nn.Module):
+    """Exposes `network.embed` as `forward`, so DistributedDataParallel's hooks see the encoder pass."""
+
+    def __init__(self, network: SiameseNetwork) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.network.embed(inputs)
+
+
+def stored_inputs(data: TrainingData | ValidationData) -> torch.Tensor:
+    """The tensor of decoded inputs a data set keeps (images `uint8`, or float vectors)."""
+    return data.vectors if isinstance(data, VectorDataset) else data.images
+
+
+def build_optimizer(network: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW or SGD; biases and normalisation weights get no weight decay."""
+    decayed = [parameter for parameter in network.parameters() if parameter.ndim > 1]
+    undecayed = [parameter for parameter in network.parameters() if parameter.ndim <= 1]
+    groups = [
+        {"params": decayed, "weight_decay": config.weight_decay},
+        {"params": undecayed, "weight_decay": 0.0},
+    ]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.learning_rate, momentum=config.momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=config.learning_rate)
+
+
+def schedule_factor(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
+    """Learning-rate multiplier for each step: linear warm-up, then the chosen decay."""
+
+    def factor(step: int) -> float:
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        progress = (step - config.warmup_steps) / max(1, total_steps - config.warmup_steps)
+        if config.schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        if config.schedule == "step":
+            return 1.0 if progress < 0.6 else 0.1 if progress < 0.85 else 0.01
+        return 1.0
+
+    return factor
+
+
+def make_batch_source(data: TrainingData, config: TrainConfig, context: DistributedContext) -> BatchSource:
+    """Class batches for labelled data sets, pair/triplet batches for explicit lists."""
+    batch_size = config.classes_per_batch * config.samples_per_class
+    if isinstance(data, PairDataset):
+        return PairBatches(data, batch_size, config.seed, context)
+    if isinstance(data, TripletDataset):
+        return TripletBatches(data, batch_size, config.seed, context)
+    return ClassBatches(
+        data.labels, config.classes_per_batch, config.samples_per_class, config.mining, config.seed, context
+    )
+
+
+def prepare_inputs(
+    raw: torch.Tensor,
+    preprocessing: PreprocessingConfig,
+    config: TrainConfig,
+    generator: torch.Generator,
+    device: torch.device,
+) -> torch.Tensor:
+    """Decoded inputs -> normalised (and, for training images, randomly distorted) float batch."""
+    if preprocessing.kind == "vector":
+        return raw.to(device, dtype=torch.float32)
+    images = raw.to(device).float().div_(255.0)
+    if config.augmentation.enabled:
+        images = random_affine(images, config.augmentation, generator)
+    if preprocessing.mean != 0.0 or preprocessing.std != 1.0:
+        images = (images - preprocessing.mean) / preprocessing.std
+    if config.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images
+
+
+def improved(value: float, best: float | None, metric: str) -> bool:
+    if best is None:
+        return True
+    return value < best if EARLY_STOPPING_METRICS[metric] == "min" else value > best
+
+
+def similarity_threshold_to_score(threshold_similarity: float, network: SiameseNetwork) -> float:
+    """Converts a threshold on similarities (larger = more alike) back to the comparison's score units."""
+    return threshold_similarity if network.comparison.higher_is_more_similar else -threshold_similarity
+
+
+def train(
+    network: SiameseNetwork,
+    train_data: TrainingData,
+    config: TrainConfig,
+    validation_data: ValidationData | None = None,
+    preprocessing: PreprocessingConfig | None = None,
+    resume: bool = False,
+    metadata: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Trains `network` and writes a model bundle to `config.output_dir / "model"`.
+
+    Args:
+        network: A freshly built (or pretrained) network; seed torch before building it for a repeatable run.
+        train_data: Labelled images/vectors (in-batch mining) or explicit pair/triplet lists.
+        config: Loop settings.
+        validation_data: Held-out classes for validation, early stopping and the decision threshold.
+        preprocessing: Stored in the bundle; defaults to the training data's.
+        resume: Continue from `output_dir / "checkpoint"` when it exists.
+        metadata: Extra facts to store in the bundle (data set name, recipe, ...).
+    """
+    preprocessing = preprocessing or train_data.preprocessing
+    context = start_distributed(config.device)
+    try:
+        return _train(network, train_data, config, validation_data, preprocessing, resume, metadata or {}, context)
+    finally:
+        stop_distributed(context)
+
+
+def _train(
+    network: SiameseNetwork,
+    train_data: TrainingData,
+    config: TrainConfig,
+    validation_data: ValidationData | None,
+    preprocessing: PreprocessingConfig,
+    resume: bool,
+    metadata: dict[str, Any],
+    context: DistributedContext,
+) -> TrainResult:
+    device = context.device
+    loss_function = create_loss(config.loss, **config.loss_options)
+    if not isinstance(train_data, PairDataset | TripletDataset):  # explicit lists are checked by pair/triplet_loss
+        check_objective(network.comparison, loss_function, config.mining)
+    network.to(device)
+    if config.channels_last and preprocessing.kind == "image":
+        network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    network.train()
+    embedder: nn.Module = EmbeddingModule(network)
+    if context.is_distributed:
+        embedder = DistributedDataParallel(embedder, device_ids=[device.index] if device.type == "cuda" else None)
+
+    batches = make_batch_source(train_data, config, context)
+    steps_per_epoch = len(batches)
+    total_steps = config.epochs * steps_per_epoch
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+    optimizer = build_optimizer(network, config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule_factor(config, total_steps))
+    augmentation_generator = torch.Generator().manual_seed(config.seed * 1000 + 17 + context.rank)
+    use_autocast = config.mixed_precision and device.type == "cuda"
+
+    checkpoint_folder = config.output_dir / CHECKPOINT_DIR
+    metrics_log = MetricsLog(config.output_dir / METRICS_FILE, enabled=context.is_main)
+    loop, best_state = LoopState(), None
+    if resume and (checkpoint_folder / "state.json").exists():
+        loop, best_state = load_checkpoint(checkpoint_folder, network, optimizer, scheduler, augmentation_generator)
+        metrics_log.truncate_after(loop.step)
+        logger.info("resumed at step %d (epoch %d, batch %d)", loop.step, loop.epoch, loop.batch_in_epoch)
+    else:
+        metrics_log.clear()
+
+    def checkpoint() -> None:
+        if context.is_main:
+            save_checkpoint(checkpoint_folder, network, best_state, optimizer, scheduler, augmentation_generator, loop)
+
+    inputs = stored_inputs(train_data)
+    images_seen, started = 0, time.perf_counter()
+    with TrainingProgress(total_steps, loop.step, enabled=config.show_progress and context.is_main) as progress:
+        while loop.step < total_steps and not loop.stopped_early:
+            batches.set_epoch(loop.epoch)
+            for batch_index, batch in enumerate(batches):
+                if batch_index < loop.batch_in_epoch:
+                    continue  # consumed before a resume
+                if loop.step >= total_steps:
+                    break
+                loss = training_step(
+                    embedder,
+                    network,
+                    batch,
+                    batches,
+                    loss_function,
+                    optimizer,
+                    inputs,
+                    preprocessing,
+                    config,
+                    augmentation_generator,
+                    device,
+                    use_autocast,
+                )
+                scheduler.step()
+                loop.step += 1
+                loop.batch_in_epoch = batch_index + 1
+                images_seen += batch.input_indices.numel() * context.world_size
+                rate = images_seen / max(1e-9, time.perf_counter() - started)
+                progress.update(loop.step, loop.epoch, loss, rate)
+                if loop.step % config.log_every_steps == 0 or loop.step == total_steps:
+                    metrics_log.write(
+                        {
+                            "step": loop.step,
+                            "epoch": loop.epoch,
+                            "loss": loss,
+                            "images_per_second": rate,
+                            "learning_rate": scheduler.get_last_lr()[0],
+                            "time": time.time(),
+                        }
+                    )
+                if config.checkpoint_every_steps and loop.step % config.checkpoint_every_steps == 0:
+                    checkpoint()
+            if loop.batch_in_epoch >= steps_per_epoch:
+                loop.epoch += 1
+                loop.batch_in_epoch = 0
+            epoch_done = loop.batch_in_epoch == 0
+            due = epoch_done and loop.epoch % config.validation_every_epochs == 0
+            if validation_data is not None and (due or loop.step >= total_steps):
+                stop, best_state = _validate_and_track(
+                    network, validation_data, preprocessing, config, context, loop, best_state, metrics_log, progress
+                )
+                loop.stopped_early = stop
+            checkpoint()
+
+    seconds = time.perf_counter() - started
+    if best_state is not None:
+        network.load_state_dict(best_state)
+    network.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+    threshold = None
+    best_validation = None
+    if validation_data is not None:
+        final = validate(network, validation_data, preprocessing, config, device)
+        threshold = similarity_threshold_to_score(final.metrics.eer_threshold, network)
+        best_validation = final.to_dict()
+    model = SiameseModel(network, preprocessing, threshold=threshold, device=device)
+    model.metadata = {
+        **metadata,
+        "training": {
+            "config": config.to_dict(),
+            "steps": loop.step,
+            "epochs_completed": loop.epoch,
+            "seconds": round(seconds, 2),
+            "world_size": context.world_size,
+            "validation": best_validation,
+            "stopped_early": loop.stopped_early,
+        },
+    }
+    bundle_path = None
+    if context.is_main:
+        bundle_path = config.output_dir / MODEL_DIR
+        model.save(bundle_path)
+        _plot_history(metrics_log, config.output_dir)
+    return TrainResult(
+        model=model,
+        bundle_path=bundle_path,
+        steps=loop.step,
+        epochs_completed=loop.epoch,
+        seconds=seconds,
+        images_per_second=images_seen / max(1e-9, seconds),
+        best_validation=best_validation,
+        stopped_early=loop.stopped_early,
+        history=metrics_log.read() if context.is_main else [],
+    )
+
+
+def training_step(
+    embedder: nn.Module,
+    network: SiameseNetwork,
+    batch: Batch,
+    batches: BatchSource,
+    loss_function: SiameseLoss,
+    optimizer: torch.optim.Optimizer,
+    inputs: torch.Tensor,
+    preprocessing: PreprocessingConfig,
+    config: TrainConfig,
+    generator: torch.Generator,
+    device: torch.device,
+    use_autocast: bool,
+) -> float:
+    """One optimiser step: encode the batch's inputs once, form the loss from the embeddings, update."""
+    batch_inputs = prepare_inputs(inputs[batch.input_indices], preprocessing, config, generator, device)
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_autocast):
+        embeddings = embedder(batch_inputs)
+    loss = batches.loss(embeddings.float(), batch, network.comparison, loss_function)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def _validate_and_track(
+    network: SiameseNetwork,
+    validation_data: ValidationData,
+    preprocessing: PreprocessingConfig,
+    config: TrainConfig,
+    context: DistributedContext,
+    loop: LoopState,
+    best_state: dict[str, torch.Tensor] | None,
+    metrics_log: MetricsLog,
+    progress: TrainingProgress,
+) -> tuple[bool, dict[str, torch.Tensor] | None]:
+    """Validates on rank 0, keeps the best weights, and agrees on early stopping across processes."""
+    result = None
+    stop = False
+    if context.is_main:
+        result = validate(network, validation_data, preprocessing, config, context.device)
+        value = result.value(config.early_stopping_metric)
+        if improved(value, loop.best_metric, config.early_stopping_metric):
+            loop.best_metric, loop.best_step = value, loop.step
+            loop.validations_without_improvement = 0
+            best_state = {name: tensor.detach().clone() for name, tensor in network.state_dict().items()}
+        else:
+            loop.validations_without_improvement += 1
+        patience = config.early_stopping_patience
+        stop = patience is not None and loop.validations_without_improvement >= patience
+        metrics_log.write({"step": loop.step, "epoch": loop.epoch, "validation": result.to_dict()})
+        progress.note(
+            f"step {loop.step}: validation EER {result.metrics.eer:.4f}, AUC {result.metrics.auc:.4f}"
+            + (f", {result.ways}-way one-shot {result.one_shot_accuracy:.4f}" if result.one_shot_accuracy else "")
+        )
+    return broadcast_flag(stop, context), best_state
+
+
+def _plot_history(metrics_log: MetricsLog, output_dir: Path) -> None:
+    from siamkit.evaluation.plots import plot_training_curves
+
+    records = metrics_log.read()
+    if records:
+        plot_training_curves(records, output_dir / "plots" / "training_curves.png")

@@ -1,0 +1,130 @@
+"""The command line: every command end to end on tiny data, --json output, and one-line errors (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from siamkit.cli import app
+
+runner = CliRunner()
+
+
+def run_siamkit(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """Runs the real entry point, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "siamkit.cli", *arguments], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six classes of noisy blocky patterns, 8 PNGs each."""
+    root = tmp_path_factory.mktemp("shapes")
+    generator = np.random.default_rng(0)
+    for label in range(6):
+        prototype = np.kron(generator.integers(0, 256, size=(4, 4)), np.ones((5, 5)))
+        (root / f"class{label}").mkdir()
+        for index in range(8):
+            noisy = np.clip(prototype + generator.normal(0, 30, size=prototype.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(noisy).save(root / f"class{label}" / f"{index}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained_bundle(image_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("run")
+    completed = run_siamkit(
+        "train", "--data", str(image_folder), "--output", str(output), "--image-size", "20", "--embedding-dim", "16",
+        "--epochs", "4", "--classes-per-batch", "4", "--samples-per-class", "4", "--validation-classes", "0.34",
+        "--no-progress", "--device", "cpu",
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    assert "model bundle" in completed.stdout
+    return output / "model"
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "calibrate", "verify", "embed", "demo", "landmarks"])
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "Example: siamkit" in result.output
+
+
+def test_verify_prints_a_decision_and_json(trained_bundle: Path, image_folder: Path) -> None:
+    first, second = image_folder / "class0" / "0.png", image_folder / "class0" / "1.png"
+    completed = run_siamkit("verify", str(first), str(second), "--model", str(trained_bundle), "--json")
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    assert set(result) >= {"same", "score", "threshold"}
+    text = run_siamkit("verify", str(first), str(second), "--model", str(trained_bundle))
+    assert ("SAME" in text.stdout) or ("DIFFERENT" in text.stdout)
+
+
+def test_evaluate_and_calibrate(trained_bundle: Path, image_folder: Path, tmp_path: Path) -> None:
+    completed = run_siamkit(
+        "evaluate", "--model", str(trained_bundle), "--data", str(image_folder), "--json", "--ways", "3",
+        "--episodes", "50", "--pairs-out", str(tmp_path / "pairs.csv"), "--plots", str(tmp_path / "plots"),
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    for key in ("eer", "auc", "threshold", "far", "frr", "accuracy", "tar_at_far", "n_same", "n_different"):
+        assert key in report
+    assert report["n_same"] == 6 * 28
+    assert report["one_shot"]["ways"] == 3
+    assert (tmp_path / "pairs.csv").read_text().count("\n") == report["n_same"] + report["n_different"] + 1
+    assert {path.name for path in (tmp_path / "plots").iterdir()} == {"roc.png", "det.png", "scores.png"}
+
+    calibrated = run_siamkit(
+        "calibrate", "--model", str(trained_bundle), "--data", str(image_folder), "--target-far", "0.1",
+        "--evaluation-data", str(image_folder), "--json",
+    )  # fmt: skip
+    assert calibrated.returncode == 0, calibrated.stderr
+    assert json.loads(calibrated.stdout)["achieved_far"] <= 0.1
+    assert "appear in both" in calibrated.stderr
+    first, second = image_folder / "class1" / "0.png", image_folder / "class2" / "0.png"
+    verdict = json.loads(
+        run_siamkit("verify", str(first), str(second), "--model", str(trained_bundle), "--json").stdout
+    )
+    assert 0.0 <= verdict["probability"] <= 1.0
+
+
+def test_embed_writes_npy(trained_bundle: Path, image_folder: Path, tmp_path: Path) -> None:
+    images = [str(path) for path in sorted((image_folder / "class3").glob("*.png"))[:3]]
+    result = runner.invoke(app, ["embed", *images, "--model", str(trained_bundle), "--output", str(tmp_path / "e.npy")])
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "e.npy").shape == (3, 16)
+
+
+@pytest.mark.parametrize(
+    ("make_arguments", "fragment"),
+    [
+        (lambda bundle, bad: ["verify", str(bad), str(bad), "--model", str(bundle)], "not an image"),
+        (lambda bundle, bad: ["verify", str(bad), str(bad), "--model", str(bad.parent / "none")], "not a model bundle"),
+        (
+            lambda bundle, bad: ["train", "--data", str(bad.parent / "missing"), "--output", str(bad.parent / "o")],
+            "missing",
+        ),
+        (lambda bundle, bad: ["calibrate", "--model", str(bundle), "--data", str(bad.parent)], "exactly one"),
+        (lambda bundle, bad: ["train", "--data", str(bad.parent), "--encoder", "nope"], "unknown encoder"),
+    ],
+)
+def test_user_errors_are_one_line_with_exit_code_2(
+    trained_bundle: Path, tmp_path: Path, make_arguments: object, fragment: str
+) -> None:
+    bad = tmp_path / "fake.png"
+    bad.write_text("this is text, not a PNG")
+    completed = run_siamkit(*make_arguments(trained_bundle, bad))  # type: ignore[operator]
+    assert completed.returncode == 2, completed.stderr
+    assert "Traceback" not in completed.stderr
+    lines = [line for line in completed.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and fragment in lines[0], completed.stderr
