@@ -24,7 +24,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
 logger = logging.getLogger("siamkit.cli")
 
 
@@ -208,7 +207,7 @@ def calibrate(
         model, data, target_far=target_far, method=method, evaluation_data=evaluation_data, seed=seed
     )
     for warning in result.get("warnings", []):
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+        typer.echo(f"warning: {warning}", err=True)
     if as_json:
         _print_json(result)
     else:
@@ -287,7 +286,7 @@ def _register_applications() -> None:
 
     app.command(
         "landmarks",
-        epilog="Example: siamkit landmarks --seeds 5 --json",
+        epilog="Example: siamkit landmarks --seeds 0,1,2,3,4 --json",
         help="Landmark distances: the blog post's experiment, its fixes, and trilateration/MDS.",
     )(landmarks_command)
 
@@ -301,10 +300,10 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except SiamkitError as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False)
+        typer.echo(f"error: {error}", err=True)  # plain echo: rich would wrap the one line at the terminal width
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
-        console.print("aborted")
+        typer.echo("aborted", err=True)
         sys.exit(130)
     except Exception as error:  # click's usage errors
         import click

@@ -33,6 +33,7 @@ from siamkit.applications.landmarks import (
 )
 from siamkit.applications.landmarks.cli import landmarks_command
 from siamkit.applications.landmarks.comparison import ComparisonSetting
+from siamkit.applications.landmarks.diagnostics import distance_statistics, landmark_geometry, post_error_growth
 from siamkit.applications.landmarks.experiment import pair_regression_loss
 from siamkit.applications.landmarks.geometry import (
     add_range_noise,
@@ -270,3 +271,18 @@ def test_config_validation_names_the_field() -> None:
         LandmarkExperimentConfig.original(batch_size=0).validate()
     with pytest.raises(ConfigError, match="n_points"):
         dataclasses.replace(LandmarkExperimentConfig.original(), n_points=5).validate()
+
+
+def test_diagnostics_random_guessing_is_worse_than_a_constant_and_post_error_grows() -> None:
+    statistics = distance_statistics(n_points=400)
+    assert 1.2 < statistics["mean"] < 1.32
+    assert statistics["constant_pair_error"] < statistics["random_pair_error"]
+    small, large = post_error_growth((11, 41), repeats=5)
+    assert large["post_error_mean"] > 3 * small["post_error_mean"]
+    assert large["pair_error_mean"] == pytest.approx(small["pair_error_mean"], rel=0.2)
+
+
+def test_diagnostics_more_landmarks_mean_better_geometry() -> None:
+    rows = landmark_geometry((11, 40), draws=5)
+    assert rows[0]["smallest_to_largest_singular_value"] < rows[1]["smallest_to_largest_singular_value"]
+    assert rows[0]["rmse_bound_per_sigma_median"] > rows[1]["rmse_bound_per_sigma_median"]

@@ -118,7 +118,7 @@ def run_demo(config: DemoConfig) -> DemoReport:
     torch.manual_seed(config.seed)
     network = SiameseNetwork.from_config(
         SiameseConfig(
-            encoder=EncoderConfig("conv4", digits.preprocessing.input_shape, config.embedding_dim, {"width": 32}),
+            encoder=EncoderConfig("conv4", digits.preprocessing.input_shape, config.embedding_dim, {"width": 64}),
             comparison=ComparisonConfig("euclidean"),
             normalize_embeddings=True,
         )
@@ -129,7 +129,7 @@ def run_demo(config: DemoConfig) -> DemoReport:
         classes_per_batch=16,
         samples_per_class=8,
         loss="contrastive",
-        loss_options={"margin": 1.0},
+        loss_options={"margin": 0.5},
         mining="all",
         learning_rate=3e-3,
         warmup_steps=20,

@@ -43,8 +43,8 @@ FIXES: tuple[Fix, ...] = (
     Fix("training_data", "4096 fresh training points", {"training_points": 4096, "steps": 400}),
     Fix(
         "training_budget",
-        "2000 steps, lr 3e-3 with cosine decay",
-        {"steps": 2000, "learning_rate": 3e-3, "learning_rate_schedule": "cosine"},
+        "1500 steps, lr 3e-3 with cosine decay",
+        {"steps": 1500, "learning_rate": 3e-3, "learning_rate_schedule": "cosine"},
     ),
     Fix(
         "input_preparation", "squared, whitened distance inputs", {"input_transform": "squared", "whiten_inputs": True}

@@ -2,12 +2,12 @@
 
 Methods:
     random: uniform points in the unit cube (the blog post's baseline).
-    network: the Siamese network of `experiment.py`, trained on pairs of fresh points, aligned to the
-        landmarks' frame through its own placement of the landmarks.
+    network: the Siamese network of `experiment.py`, trained on pairs of fresh points, aligned to the true
+        frame through its coordinates of its training points (whose positions are known).
     trilateration_linear: the closed-form linearised least-squares solution (knows the landmark positions).
     trilateration_refined: the linear solution refined by nonlinear least squares (maximum likelihood).
     landmark_mds: landmark MDS (de Silva & Tenenbaum); uses only distances, like the network, and is aligned
-        like the network.
+        through its embedding of the landmarks, which is exact because the map's distances are exact.
 
 Each setting also gets the Cramér-Rao bound on the position RMSE for its landmarks, points and noise.
 """
@@ -26,7 +26,7 @@ import torch
 from siamkit.applications.landmarks.cramer_rao import rmse_bound
 from siamkit.applications.landmarks.experiment import (
     LandmarkExperimentConfig,
-    align_to_landmarks,
+    align_to_known_points,
     predict_coordinates,
     train_landmark_network,
 )
@@ -258,4 +258,4 @@ def _locate(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(setting.seed)
         network, _, _ = train_landmark_network(config, landmarks, training_points, rng)
-    return align_to_landmarks(network, landmarks, predict_coordinates(network, measured))
+    return align_to_known_points(network, landmarks, training_points, predict_coordinates(network, measured))

@@ -19,6 +19,7 @@ from scipy.spatial.distance import pdist
 from siamkit.applications.landmarks.cramer_rao import rmse_bound
 from siamkit.applications.landmarks.experiment import (
     LandmarkExperimentConfig,
+    build_landmark_network,
     make_landmark_data,
     predict_coordinates,
     train_landmark_network,
@@ -101,20 +102,30 @@ def landmark_geometry(
     return rows
 
 
-def training_pair_agreement(config: LandmarkExperimentConfig) -> dict[str, float]:
-    """Trains `config` and compares, on its own training pairs, the network's compared distance with the target.
+def training_pair_agreement(config: LandmarkExperimentConfig, trained: bool = True) -> dict[str, float]:
+    """Compares, on the training pairs of `config`, the network's compared distance with the target.
 
-    Returns the Pearson correlation between what the loss sees (the embedding distance, squared for the
-    `mismatched` and `squared` forms) and the target, and the ratio of their standard deviations.
+    Args:
+        config: The experiment; its data and (when `trained`) its training run are reproduced exactly.
+        trained: False scores the freshly initialised network instead, to show what structure a network has
+            before it learns anything.
+
+    Returns:
+        The Pearson correlation between what the loss sees (the embedding distance, squared for the
+        `mismatched` and `squared` forms) and the target, the ratio of their standard deviations, and the
+        means.
     """
     config.validate()
     data_seed, training_seed = np.random.SeedSequence(config.seed).spawn(2)
     data = make_landmark_data(config, np.random.default_rng(data_seed))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        network, _, _ = train_landmark_network(
-            config, data.landmarks, data.training_points, np.random.default_rng(training_seed)
-        )
+        if trained:
+            network, _, _ = train_landmark_network(
+                config, data.landmarks, data.training_points, np.random.default_rng(training_seed)
+            )
+        else:
+            network = build_landmark_network(config, landmark_distances(data.training_points, data.landmarks))
     points = data.training_points[:300]
     embedded = predict_coordinates(network, landmark_distances(points, data.landmarks))
     compared = pdist(embedded, "sqeuclidean") if config.distance_form != "euclidean" else pdist(embedded)

@@ -7,8 +7,9 @@ true distance. The coordinates it learns are therefore defined up to a rotation,
 and the experiment scores them by how well they reproduce pairwise distances between held-out points.
 
 `LandmarkExperimentConfig.original()` reproduces the post's set-up, defects included (squared embedding
-distance against plain distance targets, sigmoid outputs, 30 training points, Keras' `(batch, 1)` target
-broadcasting); `LandmarkExperimentConfig.fixed()` repairs all of them. docs/landmarks.md explains each one.
+distance against plain distance targets, Keras' `(batch, 1)` target broadcasting, sigmoid outputs, 30
+training points, 400 steps, raw distance inputs); `LandmarkExperimentConfig.fixed()` repairs all of them.
+docs/landmarks.md explains each one.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class LandmarkExperimentConfig:
             broadcast_bug=False,
             output_activation="none",
             training_points=4096,
-            steps=2000,
+            steps=1500,
             learning_rate=3e-3,
             learning_rate_schedule="cosine",
             input_transform="squared",
@@ -208,8 +209,8 @@ class LandmarkExperimentResult:
         post_random_error: The same measure for random points in the unit cube (the post's baseline).
         pair_error: Mean |true - predicted| distance per pair over the evaluation points.
         pair_random_error: The same for random points.
-        coordinate_rmse: Position error after the rigid motion that maps the network's landmark predictions
-            onto the true landmarks (a legitimate alignment: landmark positions are known).
+        coordinate_rmse: Position error after the rigid motion that maps the network's coordinates of the
+            training points onto their true positions (see `align_to_known_points`).
         spread_ratio: Spread of predicted over true pairwise distances (near 0: collapsed prediction).
         final_loss: Mean training loss over the last tenth of the steps.
         steps: Optimiser steps taken.
@@ -375,7 +376,9 @@ def train_landmark_network(
             schedule.step()
         losses.append(float(batch_loss.detach()))
     tail = max(1, len(losses) // 10)
-    return network, float(np.mean(losses[-tail:])), len(losses)
+    final_loss = float(np.mean(losses[-tail:])) if losses else float("nan")
+    logger.debug("trained %d steps on %d points, final loss %.5f", len(losses), len(training_points), final_loss)
+    return network, final_loss, len(losses)
 
 
 def predict_coordinates(network: SiameseNetwork, distances: np.ndarray) -> np.ndarray:
@@ -385,11 +388,21 @@ def predict_coordinates(network: SiameseNetwork, distances: np.ndarray) -> np.nd
         return network.embed(torch.as_tensor(distances, dtype=torch.float32)).double().numpy()
 
 
-def align_to_landmarks(network: SiameseNetwork, landmarks: np.ndarray, predictions: np.ndarray) -> np.ndarray:
-    """Moves `predictions` into the landmarks' frame by the rigid motion that best maps the network's own
-    placement of the landmarks (from their exact mutual distances) onto their known positions."""
-    predicted_landmarks = predict_coordinates(network, landmark_distances(landmarks, landmarks))
-    return align_rigidly(predictions, predicted_landmarks, landmarks)
+def align_to_known_points(
+    network: SiameseNetwork, landmarks: np.ndarray, known_points: np.ndarray, predictions: np.ndarray
+) -> np.ndarray:
+    """Moves `predictions` into the true frame by the rigid motion that best maps the network's coordinates
+    of `known_points` onto their true positions.
+
+    The network's coordinates are only defined up to a rotation, reflection and translation. The training
+    points are the natural anchors: their positions are known (their distances are the training targets)
+    and they come from the same distribution as the test points. The landmarks themselves are poor
+    anchors, since a distance of zero is far outside what a network trained on uniform points has seen.
+    At most 1000 anchors are used.
+    """
+    anchors = known_points[:1000]
+    predicted_anchors = predict_coordinates(network, landmark_distances(anchors, landmarks))
+    return align_rigidly(predictions, predicted_anchors, anchors)
 
 
 def run_landmark_experiment(config: LandmarkExperimentConfig) -> LandmarkExperimentResult:
@@ -411,7 +424,7 @@ def run_landmark_experiment(config: LandmarkExperimentConfig) -> LandmarkExperim
     evaluation_predictions = predict_coordinates(network, evaluation_inputs)
     random_test = sample_unit_cube(rng, *data.test_points.shape)
     random_evaluation = sample_unit_cube(rng, *data.evaluation_points.shape)
-    aligned = align_to_landmarks(network, data.landmarks, evaluation_predictions)
+    aligned = align_to_known_points(network, data.landmarks, data.training_points, evaluation_predictions)
     n_training = len(data.training_points)
     return LandmarkExperimentResult(
         post_error=post_error(data.test_points, test_predictions),

@@ -27,7 +27,7 @@ from torch import nn
 from siamkit.applications.landmarks.cramer_rao import rmse_bound
 from siamkit.applications.landmarks.experiment import (
     LandmarkExperimentConfig,
-    align_to_landmarks,
+    align_to_known_points,
     predict_coordinates,
     train_landmark_network,
 )
@@ -179,16 +179,8 @@ def run_late_landmarks(
     initial = landmarks[: config.initial_landmarks]
     needs_network = any(method.startswith("network") for method in methods)
     network_rng = np.random.default_rng([config.seed, 1])
-    base_network = (
-        _train(
-            base_config,
-            initial,
-            sample_unit_cube(network_rng, config.training_points, config.n_dimensions),
-            network_rng,
-        )
-        if needs_network
-        else None
-    )
+    initial_training_points = sample_unit_cube(network_rng, config.training_points, config.n_dimensions)
+    base_network = _train(base_config, initial, initial_training_points, network_rng) if needs_network else None
     rows = []
     for added in config.added_landmarks:
         current = landmarks[: config.initial_landmarks + added]
@@ -209,7 +201,9 @@ def run_late_landmarks(
                 )
             elif method == "network_frozen" or added == 0:
                 assert base_network is not None
-                predictions = _network_positions(base_network, initial, measured[:, : config.initial_landmarks])
+                predictions = _network_positions(
+                    base_network, initial, initial_training_points, measured[:, : config.initial_landmarks]
+                )
             else:
                 assert base_network is not None
                 if method == "network_fine_tuned":
@@ -218,7 +212,7 @@ def run_late_landmarks(
                 else:
                     start = None
                 network = _train(adapted_config, current, adaptation_points, method_rng, start)
-                predictions = _network_positions(network, current, current_measured)
+                predictions = _network_positions(network, current, adaptation_points, current_measured)
             rows.append(
                 LateLandmarksRow(
                     added=added,
@@ -272,8 +266,10 @@ def _train(
     return trained
 
 
-def _network_positions(network: SiameseNetwork, landmarks: np.ndarray, measured: np.ndarray) -> np.ndarray:
-    return align_to_landmarks(network, landmarks, predict_coordinates(network, measured))
+def _network_positions(
+    network: SiameseNetwork, landmarks: np.ndarray, known_points: np.ndarray, measured: np.ndarray
+) -> np.ndarray:
+    return align_to_known_points(network, landmarks, known_points, predict_coordinates(network, measured))
 
 
 def _replace_module(root: nn.Module, name: str, replacement: nn.Module) -> None:

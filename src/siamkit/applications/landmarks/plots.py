@@ -21,6 +21,17 @@ _AXIS_LABELS = {
 }
 # Exact solvers reach ~1e-15; plotting those on a log axis would squash everything else.
 _LOG_FLOOR = 1e-6
+# Linear trilateration and landmark MDS coincide exactly; distinct markers and dashes keep both visible.
+_STYLES = {
+    "random": ("o", "-"),
+    "network": ("s", "-"),
+    "trilateration_linear": ("^", "-"),
+    "trilateration_refined": ("D", "-"),
+    "landmark_mds": ("v", ":"),
+    "network_frozen": ("s", ":"),
+    "network_fine_tuned": ("s", "-"),
+    "network_retrained": ("s", "--"),
+}
 
 
 def plot_sweep(rows: Sequence[SweepRow], path: str | Path, title: str) -> Path:
@@ -34,11 +45,13 @@ def plot_sweep(rows: Sequence[SweepRow], path: str | Path, title: str) -> Path:
     for method in methods:
         selected = [row for row in rows if row.method == method]
         values = [row.value for row in selected]
+        marker, linestyle = _STYLES.get(method, ("o", "-"))
         pair_axis.errorbar(
             values,
             [max(row.pair_error_mean, _LOG_FLOOR) for row in selected],
             yerr=[row.pair_error_std for row in selected],
-            marker="o",
+            marker=marker,
+            linestyle=linestyle,
             capsize=3,
             label=method,
         )
@@ -46,7 +59,8 @@ def plot_sweep(rows: Sequence[SweepRow], path: str | Path, title: str) -> Path:
             values,
             [max(row.rmse_mean, _LOG_FLOOR) for row in selected],
             yerr=[row.rmse_std for row in selected],
-            marker="o",
+            marker=marker,
+            linestyle=linestyle,
             capsize=3,
             label=method,
         )
@@ -61,6 +75,7 @@ def plot_sweep(rows: Sequence[SweepRow], path: str | Path, title: str) -> Path:
         axis.grid(True, which="both", alpha=0.3)
         if parameter == "noise":
             axis.set_xscale("symlog", linthresh=1e-3)
+            axis.set_xlim(left=-3e-4)
         elif parameter == "training_points":
             axis.set_xscale("log")
     rmse_axis.legend(fontsize=8)
@@ -94,11 +109,13 @@ def plot_late_landmarks(summaries: Sequence[dict[str, Any]], path: str | Path) -
     methods = list(dict.fromkeys(summary["method"] for summary in summaries))
     for method in methods:
         selected = [summary for summary in summaries if summary["method"] == method]
+        marker, linestyle = _STYLES.get(method, ("o", "-"))
         axis.errorbar(
             [summary["added"] for summary in selected],
             [max(summary["rmse_mean"], _LOG_FLOOR) for summary in selected],
             yerr=[summary["rmse_std"] for summary in selected],
-            marker="o",
+            marker=marker,
+            linestyle=linestyle,
             capsize=3,
             label=method,
         )

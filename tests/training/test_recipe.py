@@ -1,0 +1,67 @@
+"""Recipes: JSON round trips, and runs from a recipe file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from siamkit.errors import ConfigError
+from siamkit.training.recipe import TrainingRecipe, recipe_from_options, run_recipe
+
+OPTIONS = dict(
+    output=Path("runs/x"), data="faces", pairs=None, triplets=None, vectors=None, labels=None, validation=None,
+    validation_classes=0.25, encoder="conv4", embedding_dim=16, comparison="cosine", normalize=True,
+    loss="triplet", margin=0.3, mining="semi_hard", image_size=(20, 20), channels=1, invert=True,
+    crop_to_ink=False, keep_aspect=False, epochs=2, max_steps=None, classes_per_batch=4, samples_per_class=4,
+    learning_rate=1e-3, weight_decay=0.0, optimizer="adamw", schedule="cosine", warmup_steps=0, augment=True,
+    early_stopping_metric="eer", patience=None, seed=3, device="cpu", checkpoint_every_steps=None,
+)  # fmt: skip
+
+
+def test_a_recipe_survives_json() -> None:
+    recipe = recipe_from_options(**OPTIONS)  # type: ignore[arg-type]
+    again = TrainingRecipe.from_dict(json.loads(json.dumps(recipe.to_dict())))
+    assert again.to_dict() == recipe.to_dict()
+    assert again.training.augmentation.enabled and again.training.loss_options == {"margin": 0.3}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"encoder": "vgg"}, "unknown encoder"), ({"loss": "hinge"}, "unknown loss"),
+     ({"mining": "hardest"}, "mining strategy"), ({"pairs": "p.csv"}, "exactly one")],
+)  # fmt: skip
+def test_bad_options_fail_before_reading_data(change: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        recipe_from_options(**{**OPTIONS, **change})  # type: ignore[arg-type]
+
+
+def test_a_recipe_file_trains_and_is_saved_beside_the_model(tmp_path: Path) -> None:
+    generator = np.random.default_rng(1)
+    for label in range(4):
+        prototype = np.kron(generator.integers(0, 256, size=(4, 4)), np.ones((5, 5)))
+        (tmp_path / "data" / f"c{label}").mkdir(parents=True)
+        for index in range(6):
+            noisy = np.clip(prototype + generator.normal(0, 20, prototype.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(noisy).save(tmp_path / "data" / f"c{label}" / f"{index}.png")
+    options = {**OPTIONS, "data": str(tmp_path / "data"), "output": tmp_path / "run", "validation_classes": 0.0}
+    recipe = recipe_from_options(**options)  # type: ignore[arg-type]
+    recipe.training.show_progress = False
+    recipe_file = tmp_path / "recipe.json"
+    recipe_file.write_text(json.dumps(recipe.to_dict()))
+    result = run_recipe(TrainingRecipe.from_file(recipe_file))
+    assert result.bundle_path is not None and (result.bundle_path / "config.json").is_file()
+    assert json.loads((tmp_path / "run" / "recipe.json").read_text())["training"]["seed"] == 3
+
+
+def test_a_broken_recipe_file_is_named(tmp_path: Path) -> None:
+    broken = tmp_path / "recipe.json"
+    broken.write_text("{not json")
+    with pytest.raises(ConfigError, match="recipe.json"):
+        TrainingRecipe.from_file(broken)
+    broken.write_text(json.dumps({"data": {"train": "x"}}))
+    with pytest.raises(ConfigError, match="network"):
+        TrainingRecipe.from_file(broken)
