@@ -5,23 +5,27 @@ Run from the repository root with the project's virtual environment active:
     python benchmarks/core_speed.py --output benchmarks/results/core_speed.json   # full run, a few minutes
     python benchmarks/core_speed.py --quick                                         # smoke run, a few seconds
 
-It measures, on this CPU and in this one process:
-  * the dense float32 matmul FLOP/s (2048 x 2048, best of several), the ceiling the rest is compared with;
+It measures, on this CPU:
+  * the dense float32 matmul FLOP/s (2048 x 2048), the ceiling the rest is compared with, probed round-robin
+    with the other measurements and taken as the fastest probe of the run;
   * conv4 training steps (embed the batch once, in-batch contrastive loss over all pairs, backward, AdamW) at
     105x105 (batch 128) and 28x28 (batch 256) in several CPU variants, as images/s, FLOP/s (FlopCounterMode on
     a real step) and share of the matmul peak, with the speed-up of each variant over the plain fp32 baseline;
   * conv4 inference images/s;
   * pairs scored per second with in-batch pairing versus a naive Siamese loop over explicit pairs;
   * the operators where a training step spends its time (torch.profiler).
-All times are the best of `--repeats` runs after a warm-up run.
+All times are the best of `--repeats` runs after a warm-up run; the variants of one workload are timed
+round-robin, so that load from other processes hits them alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
+import statistics
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -30,6 +34,7 @@ from typing import Any
 import torch
 
 from core_speed_pairs import measure_pair_rates
+from core_speed_report import markdown_report
 from core_speed_steps import (
     VARIANTS,
     InferenceStep,
@@ -41,9 +46,12 @@ from core_speed_steps import (
     counted_flops,
     top_operations,
 )
-from retained_heap import retained_heap
+from remote_step import RemoteTrainingStep
 from siamkit.atomic import write_text_atomic
-from timing import RunTimes, interleaved_runs, machine_description, matmul_peak_flops
+from timing import MatmulProbe, RunTimes, interleaved_runs, machine_description
+
+# Key of the matmul probe among the functions timed round-robin.
+MATMUL = "matmul"
 
 DEFAULT_VARIANTS = ("baseline", "channels_last", "channels_last+bf16", "channels_last+retained_heap")
 
@@ -88,20 +96,8 @@ def _variants_for(settings: Settings, workload: Workload) -> list[Variant]:
     return [variant for variant in chosen if not variant.slow or workload.side <= settings.slow_variant_max_side]
 
 
-def _time_training(workload: Workload, variants: list[Variant], repeats: int) -> dict[str, RunTimes]:
-    """Round-robin timing of the variants' training steps (the heap variant alone, see `measure_training`)."""
-    steps: dict[str, Callable[[], object]] = {variant.name: TrainingStep(workload, variant) for variant in variants}
-    if any(variant.retained_heap for variant in variants):
-        with retained_heap():
-            return interleaved_runs(steps, repeats=repeats)
-    return interleaved_runs(steps, repeats=repeats)
-
-
-def _training_row(
-    workload: Workload, variant: Variant, runs: RunTimes, flops: int, peak: float, baseline_seconds: float | None
-) -> dict[str, Any]:
+def _training_row(workload: Workload, variant: Variant, runs: RunTimes, flops: int) -> dict[str, Any]:
     seconds = runs.best_seconds
-    achieved = flops / seconds
     return {
         "workload": workload.label,
         "side": workload.side,
@@ -109,24 +105,31 @@ def _training_row(
         "variant": variant.name,
         "step_seconds": seconds,
         "images_per_second": workload.batch_size / seconds,
-        "gflops_per_second": achieved / 1e9,
-        "peak_share": achieved / peak,
-        "speedup_vs_baseline": baseline_seconds / seconds if baseline_seconds else None,
+        "gflops_per_second": flops / seconds / 1e9,
         "page_faults_per_step": runs.fewest_page_faults,
         "all_step_seconds": runs.seconds,
     }
 
 
-def measure_training(settings: Settings, peak: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Training rows for every workload and variant, and the FLOP counts behind them.
+def _add_ratios(rows: list[dict[str, Any]], time_key: str) -> None:
+    """Sets each row's `speedup_vs_baseline` from the baseline row of its workload (None without one)."""
+    baselines = {row["workload"]: row[time_key] for row in rows if row["variant"] == "baseline"}
+    for row in rows:
+        baseline = baselines.get(row["workload"])
+        row["speedup_vs_baseline"] = baseline / row[time_key] if baseline else None
 
-    The ordinary variants of a workload are timed round-robin. Variants that keep freed memory in the heap
-    change glibc for the rest of the process (and the retained memory would speed up whatever runs next), so
-    they run alone, after all the others.
+
+def measure_training(
+    settings: Settings, probe: MatmulProbe
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[float]]:
+    """Training rows for every workload and variant, the FLOP counts behind them, and the matmul probe times.
+
+    A workload's variants and the matmul probe are timed round-robin. Variants that reconfigure the allocator
+    run in a child process of their own (`RemoteTrainingStep`), so they cannot affect the others.
     """
+    rows: list[dict[str, Any]] = []
     flop_rows: list[dict[str, Any]] = []
-    measured: list[tuple[Workload, Variant, RunTimes, int]] = []
-    deferred: list[tuple[Workload, Variant, int]] = []
+    probe_seconds: list[float] = []
     for workload in settings.workloads:
         counting_step = TrainingStep(workload, VARIANTS["baseline"])
         flops = counted_flops(counting_step)
@@ -141,33 +144,32 @@ def measure_training(settings: Settings, peak: float) -> tuple[list[dict[str, An
             }
         )
         variants = _variants_for(settings, workload)
-        ordinary = [variant for variant in variants if not variant.retained_heap]
-        runs = _time_training(workload, ordinary, settings.repeats)
-        measured += [(workload, variant, runs[variant.name], flops) for variant in ordinary]
-        deferred += [(workload, variant, flops) for variant in variants if variant.retained_heap]
-    for workload, variant, flops in deferred:
-        runs = _time_training(workload, [variant], settings.repeats)
-        measured.append((workload, variant, runs[variant.name], flops))
-    baselines = {workload: run.best_seconds for workload, variant, run, _ in measured if variant.name == "baseline"}
-    rows = [
-        _training_row(workload, variant, run, flops, peak, baselines.get(workload))
-        for workload, variant, run, flops in measured
-    ]
-    rows.sort(key=lambda row: (-row["side"], settings.variants.index(row["variant"])))
-    return rows, flop_rows
+        with contextlib.ExitStack() as children:
+            steps: dict[str, Callable[[], object]] = {
+                variant.name: children.enter_context(RemoteTrainingStep(workload, variant))
+                if variant.retained_heap
+                else TrainingStep(workload, variant)
+                for variant in variants
+            }
+            runs = interleaved_runs({**steps, MATMUL: probe}, repeats=settings.repeats)
+        probe_seconds += runs[MATMUL].seconds
+        rows += [_training_row(workload, variant, runs[variant.name], flops) for variant in variants]
+    _add_ratios(rows, "step_seconds")
+    return rows, flop_rows, probe_seconds
 
 
-def measure_inference(settings: Settings, peak: float) -> list[dict[str, Any]]:
-    """Inference images/s (eval mode, inference_mode) per workload for the non-heap variants that run eagerly."""
+def measure_inference(settings: Settings, probe: MatmulProbe) -> tuple[list[dict[str, Any]], list[float]]:
+    """Inference rows (eval mode, inference_mode) per workload and eager in-process variant, and probe times."""
     rows: list[dict[str, Any]] = []
+    probe_seconds: list[float] = []
     for workload in settings.workloads:
         variants = [v for v in _variants_for(settings, workload) if not v.retained_heap and not v.compiled]
         steps = {variant.name: InferenceStep(workload, variant) for variant in variants}
         flops = {name: counted_flops(step) for name, step in steps.items()}
-        runs = interleaved_runs(dict(steps), repeats=settings.repeats)
-        baseline_seconds = runs["baseline"].best_seconds if "baseline" in runs else None
-        for name, run in runs.items():
-            seconds = run.best_seconds
+        runs = interleaved_runs({**steps, MATMUL: probe}, repeats=settings.repeats)
+        probe_seconds += runs[MATMUL].seconds
+        for name in steps:
+            seconds = runs[name].best_seconds
             rows.append(
                 {
                     "workload": workload.label,
@@ -175,11 +177,10 @@ def measure_inference(settings: Settings, peak: float) -> list[dict[str, Any]]:
                     "batch_seconds": seconds,
                     "images_per_second": workload.batch_size / seconds,
                     "gflops_per_second": flops[name] / seconds / 1e9,
-                    "peak_share": flops[name] / seconds / peak,
-                    "speedup_vs_baseline": baseline_seconds / seconds if baseline_seconds else None,
                 }
             )
-    return rows
+    _add_ratios(rows, "batch_seconds")
+    return rows, probe_seconds
 
 
 def measure_pairs(settings: Settings) -> list[dict[str, Any]]:
@@ -215,9 +216,10 @@ def run_benchmark(settings: Settings, command: str = "") -> dict[str, Any]:
     """
     started = datetime.datetime.now().astimezone()
     machine = machine_description()
-    peak_before = matmul_peak_flops(settings.matmul_size, settings.matmul_repeats)
-    training, flop_counts = measure_training(settings, peak_before)
-    inference = measure_inference(settings, peak_before)
+    probe = MatmulProbe(settings.matmul_size)
+    probe_seconds = interleaved_runs({MATMUL: probe}, repeats=settings.matmul_repeats)[MATMUL].seconds
+    training, flop_counts, training_probes = measure_training(settings, probe)
+    inference, inference_probes = measure_inference(settings, probe)
     pairs = measure_pairs(settings)
     bfloat16_errors = {
         workload.label: bfloat16_embedding_error(workload)
@@ -228,13 +230,14 @@ def run_benchmark(settings: Settings, command: str = "") -> dict[str, Any]:
     if settings.profile:
         largest = max(settings.workloads, key=lambda workload: workload.side)
         profile_rows = top_operations(TrainingStep(largest, VARIANTS[settings.profile_variant]))
-    # The peak is the machine's capability: noise from other processes only lowers a measurement, so the
-    # higher of the two (start and end of the run) is the better estimate.
-    peak_after = matmul_peak_flops(settings.matmul_size, settings.matmul_repeats)
-    peak = max(peak_before, peak_after)
+    probe_seconds += interleaved_runs({MATMUL: probe}, repeats=settings.matmul_repeats)[MATMUL].seconds
+    probe_seconds += training_probes + inference_probes
+    # Other processes can only slow the probe down, so its fastest call over the whole run is the best
+    # estimate of what the machine can do.
+    peak = probe.flops / min(probe_seconds)
     for row in training + inference:
         row["peak_share"] = row["gflops_per_second"] * 1e9 / peak
-    machine["load_average_at_end"] = list(os.getloadavg())
+    machine["load_average_at_end"] = [round(load, 2) for load in os.getloadavg()]
     return {
         "benchmark": "core_speed",
         "started": started.isoformat(timespec="seconds"),
@@ -244,8 +247,8 @@ def run_benchmark(settings: Settings, command: str = "") -> dict[str, Any]:
         "matmul": {
             "size": settings.matmul_size,
             "gflops_per_second": peak / 1e9,
-            "gflops_per_second_start": peak_before / 1e9,
-            "gflops_per_second_end": peak_after / 1e9,
+            "probe_calls": len(probe_seconds),
+            "median_gflops_per_second": probe.flops / statistics.median(probe_seconds) / 1e9,
         },
         "training_flops": flop_counts,
         "training": training,
@@ -254,111 +257,6 @@ def run_benchmark(settings: Settings, command: str = "") -> dict[str, Any]:
         "bfloat16_relative_embedding_error": bfloat16_errors,
         "profile": profile_rows,
     }
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
-
-
-def markdown_report(results: dict[str, Any]) -> str:
-    """The results as markdown tables, as pasted into docs/benchmarks.md."""
-    machine = results["machine"]
-    parts = [
-        f"Machine: {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs, {machine['torch_threads']} torch "
-        f"threads, torch {machine['torch_version']} ({machine['cpu_capability']}); load average at start "
-        f"{machine['load_average'][0]}, at end {machine['load_average_at_end'][0]:.2f}.",
-        f"Dense float32 matmul {results['matmul']['size']}x{results['matmul']['size']}: "
-        f"**{results['matmul']['gflops_per_second']:.1f} GFLOP/s** (best of start and end of the run).",
-        "Training (in-batch contrastive over all pairs, AdamW):",
-        _table(
-            ["workload", "variant", "step s", "images/s", "GFLOP/s", "% of matmul peak", "vs baseline", "page faults"],
-            [
-                [
-                    row["workload"],
-                    row["variant"],
-                    f"{row['step_seconds']:.3f}",
-                    f"{row['images_per_second']:.1f}",
-                    f"{row['gflops_per_second']:.1f}",
-                    f"{100 * row['peak_share']:.0f}%",
-                    _ratio(row["speedup_vs_baseline"]),
-                    f"{row['page_faults_per_step']:,}",
-                ]
-                for row in results["training"]
-            ],
-        ),
-        "FLOPs per image of a training step (FlopCounterMode) and of the forward pass (from layer shapes):",
-        _table(
-            ["workload", "training step MFLOP/image", "forward MFLOP/image", "ratio"],
-            [
-                [
-                    row["workload"],
-                    f"{row['training_step_flops_per_image'] / 1e6:.1f}",
-                    f"{row['analytic_forward_flops_per_image'] / 1e6:.1f}",
-                    f"{row['step_over_forward']:.2f}",
-                ]
-                for row in results["training_flops"]
-            ],
-        ),
-        "Inference (eval mode, torch.inference_mode):",
-        _table(
-            ["workload", "variant", "images/s", "GFLOP/s", "% of matmul peak", "vs baseline"],
-            [
-                [
-                    row["workload"],
-                    row["variant"],
-                    f"{row['images_per_second']:.1f}",
-                    f"{row['gflops_per_second']:.1f}",
-                    f"{100 * row['peak_share']:.0f}%",
-                    _ratio(row["speedup_vs_baseline"]),
-                ]
-                for row in results["inference"]
-            ],
-        ),
-        "Pairs per second, in-batch pairing versus a naive Siamese loop over the same pairs:",
-        _table(
-            ["workload", "mode", "pairs in batch", "in-batch pairs/s", "naive pairs/s", "naive pairs timed", "ratio"],
-            [
-                [
-                    row["workload"],
-                    row["mode"],
-                    str(row["pairs_per_batch"]),
-                    f"{row['in_batch_pairs_per_second']:.0f}",
-                    f"{row['naive_pairs_per_second']:.1f}",
-                    str(row["naive_pairs_measured"]),
-                    f"**{row['speedup']:.0f}x**",
-                ]
-                for row in results["pairs"]
-            ],
-        ),
-    ]
-    if results["bfloat16_relative_embedding_error"]:
-        errors = ", ".join(
-            f"{label}: {error:.2e}" for label, error in results["bfloat16_relative_embedding_error"].items()
-        )
-        parts.append(f"bfloat16 autocast relative embedding error: {errors}.")
-    if results["profile"]:
-        parts.append(f"Top operators of a training step ({results['settings']['profile_variant']}, largest workload):")
-        parts.append(
-            _table(
-                ["operator", "self s/step", "share", "calls/step"],
-                [
-                    [
-                        f"`{row['operator']}`",
-                        f"{row['self_seconds_per_step']:.3f}",
-                        f"{100 * row['share']:.1f}%",
-                        str(row["calls_per_step"]),
-                    ]
-                    for row in results["profile"]
-                ],
-            )
-        )
-    return "\n\n".join(parts)
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:

@@ -29,7 +29,8 @@ class Variant:
         channels_last: Model weights and images in NHWC memory format (oneDNN's native layout on CPU).
         bfloat16: Encoder forward under `torch.autocast("cpu", torch.bfloat16)`.
         compiled: Encoder wrapped in `torch.compile` (Inductor, C++ codegen with the local gcc).
-        retained_heap: Measured inside `retained_heap()` (glibc keeps freed memory; no per-step page faults).
+        retained_heap: Run in a child process that keeps freed memory in its heap (`keep_freed_memory_in_heap`),
+            so activations are not page-faulted in again every step.
         slow: Only run at small image sizes by default, because it is much slower here or compiles for minutes.
     """
 

@@ -87,12 +87,17 @@ def main(argv: Sequence[str] | None = None) -> None:
                 futures = [pool.submit(run_landmark_experiment, dataclasses.replace(config, seed=s)) for s in seeds]
                 ablation_jobs.append((name, description, futures))
         sweep_jobs: list[tuple[str, list[Future[SettingResult]]]] = []
+        # Sweeps share settings (e.g. 11 landmarks, 10-D, σ = 0.01 appears in three); each runs once.
+        setting_jobs: dict[tuple[Any, ...], Future[SettingResult]] = {}
         if "sweeps" not in arguments.skip:
             for parameter, values, base in SWEEPS:
-                settings = sweep_settings(parameter, values, base, sweep_seeds)
-                sweep_jobs.append(
-                    (parameter, [pool.submit(evaluate_setting, setting, METHODS) for setting in settings])
-                )
+                jobs = []
+                for setting in sweep_settings(parameter, values, base, sweep_seeds):
+                    key = dataclasses.astuple(setting)
+                    if key not in setting_jobs:
+                        setting_jobs[key] = pool.submit(evaluate_setting, setting, METHODS)
+                    jobs.append(setting_jobs[key])
+                sweep_jobs.append((parameter, jobs))
         late_jobs: list[Future[list[LateLandmarksRow]]] = []
         if "late" not in arguments.skip:
             late_jobs = [
@@ -127,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "ablation": [row.summary() for row in ablation],
             "sweeps": {parameter: [row.to_dict() for row in rows] for parameter, rows in sweeps.items()},
             "late_landmarks": late,
+            "diagnostics_markdown": diagnostics,
             "elapsed_seconds": elapsed,
         }
         write_text_atomic(arguments.results_json, json.dumps(payload, indent=2))
@@ -175,16 +181,20 @@ def diagnostics_markdown() -> str:
         "| target mean | target median |",
         "|---|---|---|---|---|---|",
     ]
-    for name, config in (
-        ("original (broadcast bug)", original),
-        ("original without the broadcast bug", dataclasses.replace(original, broadcast_bug=False)),
+    fixed = LandmarkExperimentConfig.fixed()
+    for name, config, trained in (
+        ("original, before training", original, False),
+        ("original (with the broadcast bug)", original, True),
+        ("original without the broadcast bug", dataclasses.replace(original, broadcast_bug=False), True),
+        ("all fixes, before training", fixed, False),
+        ("all fixes but the broadcast bug", dataclasses.replace(fixed, broadcast_bug=True), True),
+        ("all fixes", fixed, True),
     ):
-        agreement = training_pair_agreement(config)
+        agreement = training_pair_agreement(config, trained)
         lines.append(
             f"| {name} | {agreement['correlation']:.3f} | {agreement['std_ratio']:.3f} "
             f"| {agreement['compared_mean']:.3f} | {agreement['target_mean']:.3f} | {agreement['target_median']:.3f} |"
         )
-    fixed = LandmarkExperimentConfig.fixed()
     raw_inputs = dataclasses.replace(fixed, input_transform="distance", whiten_inputs=False)
     lines += ["", "Singular values of the affine map from true positions to the seed-0 network's coordinates:", ""]
     for name, config in (("all fixes", fixed), ("all but input_preparation", raw_inputs)):

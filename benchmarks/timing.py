@@ -1,7 +1,8 @@
-"""Timing helpers shared by the benchmark scripts: best-of-N timing, the machine's matmul peak, machine facts.
+"""Timing helpers shared by the benchmark scripts: round-robin best-of-N timing, the matmul peak, machine facts.
 
 Benchmarks on a small shared CPU are noisy; the best of several repeats is the least disturbed estimate of what
-the code can do, so every number here is a minimum over repeats after warm-up runs.
+the code can do, so every number here is a minimum over repeats after warm-up runs, and things that are compared
+with each other are timed in turn rather than one after the other.
 """
 
 from __future__ import annotations
@@ -18,28 +19,27 @@ from typing import Any
 import torch
 
 
-def best_time(function: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Seconds of the fastest of `repeats` calls of `function`, after `warmup` untimed calls.
+@dataclass(frozen=True)
+class Measurement:
+    """Wall-clock seconds and minor page faults of one call.
 
-    Warm-up calls absorb one-off costs (first-touch page faults, oneDNN primitive creation, compilation)
-    that a long training run pays only once.
+    Page faults are a load-independent witness of memory-allocation overhead: each is a 4 KiB page the kernel
+    zero-fills because the allocator gave memory back to the OS and asked for it again.
     """
-    for _ in range(warmup):
-        function()
-    best = float("inf")
-    for _ in range(max(repeats, 1)):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
+
+    seconds: float
+    page_faults: int
 
 
 @dataclass(frozen=True)
 class RunTimes:
-    """Wall-clock seconds and minor page faults of each timed call."""
+    """The measurements of every timed call of one function."""
 
-    seconds: list[float]
-    page_faults: list[int]
+    measurements: list[Measurement]
+
+    @property
+    def seconds(self) -> list[float]:
+        return [measurement.seconds for measurement in self.measurements]
 
     @property
     def best_seconds(self) -> float:
@@ -47,49 +47,55 @@ class RunTimes:
 
     @property
     def fewest_page_faults(self) -> int:
-        return min(self.page_faults)
+        return min(measurement.page_faults for measurement in self.measurements)
 
 
-def _timed_call(function: Callable[[], object]) -> tuple[float, int]:
+def measure_call(function: Callable[[], object]) -> Measurement:
+    """Times one call of `function` in this process; a function that does its work elsewhere (a child
+    process) returns its own `Measurement`, which is then used instead."""
     faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start = time.perf_counter()
-    function()
+    result = function()
     seconds = time.perf_counter() - start
-    return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before
+    if isinstance(result, Measurement):
+        return result
+    return Measurement(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before)
 
 
 def interleaved_runs(functions: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, RunTimes]:
     """Times `repeats` calls of every function in turn (round-robin), after `warmup` untimed calls of each.
 
     Round-robin means that a burst of load from other processes slows every function alike instead of
-    whichever happened to run during it, so the ratios between them stay fair on a shared machine. Minor
-    page faults are counted too: they are a load-independent witness of memory-allocation overhead (each is
-    a 4 KiB page the kernel zero-fills because the allocator gave memory back to the OS and asked again).
+    whichever happened to run during it, so the ratios between them stay fair on a shared machine; the best
+    of the repeats is each function's least disturbed time.
     """
     for function in functions.values():
         for _ in range(warmup):
             function()
-    runs = {name: RunTimes([], []) for name in functions}
+    runs: dict[str, RunTimes] = {name: RunTimes([]) for name in functions}
     for _ in range(max(repeats, 1)):
         for name, function in functions.items():
-            seconds, page_faults = _timed_call(function)
-            runs[name].seconds.append(seconds)
-            runs[name].page_faults.append(page_faults)
+            runs[name].measurements.append(measure_call(function))
     return runs
 
 
-def matmul_peak_flops(size: int = 2048, repeats: int = 5) -> float:
-    """Dense float32 matrix-multiply FLOP/s of this machine: `size` x `size` by `size` x `size`, best of `repeats`.
+class MatmulProbe:
+    """One dense float32 `size` x `size` matrix product per call: the machine's practical FLOP/s ceiling.
 
-    A large square matmul is the most efficient thing the BLAS does, so it is the practical ceiling that
-    training throughput is compared against.
+    A large square matmul is the most efficient thing the BLAS does. The probe is cheap (a fraction of a
+    second), so benchmarks interleave it with their own work and take the best rate seen over the whole run,
+    rather than trusting one measurement that a burst of load may have spoilt.
     """
-    generator = torch.Generator().manual_seed(0)
-    left = torch.randn(size, size, generator=generator)
-    right = torch.randn(size, size, generator=generator)
-    output = torch.empty(size, size)
-    seconds = best_time(lambda: torch.matmul(left, right, out=output), repeats=repeats, warmup=1)
-    return 2.0 * size**3 / seconds
+
+    def __init__(self, size: int = 2048) -> None:
+        generator = torch.Generator().manual_seed(0)
+        self.left = torch.randn(size, size, generator=generator)
+        self.right = torch.randn(size, size, generator=generator)
+        self.output = torch.empty(size, size)
+        self.flops = 2.0 * size**3
+
+    def __call__(self) -> None:
+        torch.matmul(self.left, self.right, out=self.output)
 
 
 def cpu_model_name() -> str:

@@ -60,7 +60,7 @@ def test_a_recipe_file_trains_and_is_saved_beside_the_model(tmp_path: Path) -> N
 def test_a_broken_recipe_file_is_named(tmp_path: Path) -> None:
     broken = tmp_path / "recipe.json"
     broken.write_text("{not json")
-    with pytest.raises(ConfigError, match="recipe.json"):
+    with pytest.raises(ConfigError, match=r"recipe\.json"):
         TrainingRecipe.from_file(broken)
     broken.write_text(json.dumps({"data": {"train": "x"}}))
     with pytest.raises(ConfigError, match="network"):
