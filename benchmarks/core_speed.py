@@ -277,6 +277,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="run bf16/compile variants only for images up to this side (default 28: they are slow here)",
     )
     parser.add_argument("--profile", action=argparse.BooleanOptionalAction, help="profile a training step")
+    parser.add_argument("--sides", help="comma-separated image sides to keep (default: all, i.e. 105,28)")
     return parser.parse_args(argv)
 
 
@@ -298,6 +299,12 @@ def settings_from_arguments(arguments: argparse.Namespace) -> Settings:
         settings.slow_variant_max_side = arguments.slow_variant_max_side
     if arguments.profile is not None:
         settings.profile = arguments.profile
+    if arguments.sides:
+        sides = {int(side) for side in arguments.sides.split(",")}
+        settings.workloads = [workload for workload in settings.workloads if workload.side in sides]
+        settings.pair_workloads = [workload for workload in settings.pair_workloads if workload.side in sides]
+        if not settings.workloads:
+            raise SystemExit(f"--sides: no workload has side {arguments.sides}")
     return settings
 
 

@@ -54,6 +54,9 @@ def demo(
 ) -> None:
     """Train on 7 of scikit-learn's bundled digits, test on the 3 it never saw (no download)."""
     from siamkit.applications.demo import DemoConfig, run_demo
+    from siamkit.training.memory import keep_freed_memory_in_heap
+
+    keep_freed_memory_in_heap()  # ~1.2-1.5x faster CPU training; this process ends after the run
 
     report = run_demo(DemoConfig(output_dir=output, epochs=epochs, seed=seed, show_progress=progress and not as_json))
     if as_json:
@@ -120,7 +123,10 @@ def train(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Train a Siamese network and write a model bundle to OUTPUT/model."""
+    from siamkit.training.memory import keep_freed_memory_in_heap
     from siamkit.training.recipe import TrainingRecipe, recipe_from_options, run_recipe
+
+    keep_freed_memory_in_heap()  # ~1.2-1.5x faster CPU training; this process ends after the run
 
     if config is not None:
         recipe = TrainingRecipe.from_file(config)

@@ -57,3 +57,12 @@ def test_quick_run_reports_every_measurement(core_speed: ModuleType, tmp_path: P
 def test_unknown_variant_is_rejected(core_speed: ModuleType) -> None:
     with pytest.raises(SystemExit, match="unknown variant"):
         core_speed.main(["--quick", "--variants", "baseline,fp8"])
+
+
+def test_sides_option_keeps_only_the_named_image_sizes(core_speed: ModuleType) -> None:
+    settings = core_speed.settings_from_arguments(core_speed.parse_arguments(["--sides", "28"]))
+
+    assert [workload.side for workload in settings.workloads] == [28]
+    assert [workload.side for workload in settings.pair_workloads] == [28]
+    with pytest.raises(SystemExit, match="no workload"):
+        core_speed.settings_from_arguments(core_speed.parse_arguments(["--quick", "--sides", "105"]))

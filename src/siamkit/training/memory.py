@@ -5,10 +5,11 @@ free. A conv4 training step at 105x105 allocates activations of hundreds of MiB,
 (page fault by page fault) and unmaps gigabytes. With mmap disabled and trimming pushed out, freed blocks stay
 in the heap and the next step reuses them without a single page fault.
 
-The setting is process-wide and cannot be undone cleanly (glibc's adaptive mmap threshold stays off), so the
-benchmark applies it in a child process of its own. The same effect is available without code by starting
-Python with the environment variables `MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647`. The price is
-that the process keeps its peak memory until it exits.
+The setting is process-wide and cannot be undone cleanly (glibc's adaptive mmap threshold stays off), so only
+entry points call it (`siamkit train`, `siamkit demo`; the benchmark in a child process). The same
+effect is available without code by starting Python with the environment variables
+`MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647`. The price is that the process keeps its peak memory
+until it exits.
 """
 
 from __future__ import annotations
