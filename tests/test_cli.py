@@ -115,6 +115,10 @@ def test_embed_writes_npy(trained_bundle: Path, image_folder: Path, tmp_path: Pa
             "missing",
         ),
         (lambda bundle, bad: ["calibrate", "--model", str(bundle), "--data", str(bad.parent)], "exactly one"),
+        (
+            lambda bundle, bad: ["evaluate", "--model", str(bundle), "--data", str(bad.parent), "--protocol", "x"],
+            "--protocol",
+        ),
         (lambda bundle, bad: ["train", "--data", str(bad.parent), "--encoder", "nope"], "unknown encoder"),
     ],
 )
@@ -128,3 +132,25 @@ def test_user_errors_are_one_line_with_exit_code_2(
     assert "Traceback" not in completed.stderr
     lines = [line for line in completed.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and fragment in lines[0], completed.stderr
+
+
+def test_evaluate_with_the_signature_protocol_and_an_html_report(trained_bundle: Path, tmp_path: Path) -> None:
+    generator = np.random.default_rng(5)
+    for writer in (1, 2):
+        folder = tmp_path / "signatures" / str(writer)
+        folder.mkdir(parents=True)
+        for kind, count in (("original", 3), ("forgeries", 2)):
+            for index in range(1, count + 1):
+                pixels = generator.integers(0, 256, size=(20, 30), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{kind}_{writer}_{index}.png")
+    completed = run_siamkit(
+        "evaluate", "--model", str(trained_bundle), "--data", str(tmp_path / "signatures"), "--protocol",
+        "signatures", "--report", str(tmp_path / "report"), "--json",
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    assert (result["n_same"], result["n_different"]) == (2 * 3, 2 * 3 * 2)  # per writer: C(3,2) and 3 x 2
+    assert result["protocol"] == "signatures" and result["one_shot"] is None
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "forgeries_1_1.png" in page and "data:image/png;base64," in page
+    assert {"roc.png", "det.png", "scores.png"} <= {path.name for path in (tmp_path / "report").iterdir()}

@@ -156,9 +156,15 @@ def train(
 def evaluate(
     model: Annotated[Path, typer.Option(help="Model bundle folder.")],
     data: Annotated[str, typer.Option(help="Image folder or zip of held-out classes.")],
+    protocol: Annotated[
+        str, typer.Option(help="classes (one folder per class) or signatures (original_/forgeries_ files).")
+    ] = "classes",
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     pairs_out: Annotated[Path | None, typer.Option(help="Write the evaluated pair list (CSV) here.")] = None,
     plots: Annotated[Path | None, typer.Option(help="Write ROC, DET and histogram PNGs into this folder.")] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write an HTML report (curves, operating points, CIs, worst pairs) here.")
+    ] = None,
     ways: Annotated[int, typer.Option(help="N of N-way one-shot episodes (0 to skip).")] = 5,
     shots: Annotated[int, typer.Option(help="K of N-way K-shot episodes.")] = 1,
     episodes: Annotated[int, typer.Option(help="Number of episodes.")] = 1000,
@@ -168,25 +174,27 @@ def evaluate(
     import siamkit
     from siamkit.evaluation.dataset_evaluation import evaluate_folder
 
-    report = evaluate_folder(
-        siamkit.load(model), data, pairs_out=pairs_out, plots_dir=plots, ways=ways, shots=shots,
-        episodes=episodes, seed=seed,
+    results = evaluate_folder(
+        siamkit.load(model), data, protocol=protocol, pairs_out=pairs_out, plots_dir=plots, report_dir=report,
+        ways=ways, shots=shots, episodes=episodes, seed=seed,
     )  # fmt: skip
     if as_json:
-        _print_json(report)
+        _print_json(results)
         return
     table = Table(title=f"evaluation of {model} on {data}")
     table.add_column("measure")
     table.add_column("value", justify="right")
     for key in ("auc", "eer", "threshold", "far", "frr", "accuracy", "n_same", "n_different"):
-        value = report.get(key)
+        value = results.get(key)
         table.add_row(key, "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value))
-    for far, tar in (report.get("tar_at_far") or {}).items():
+    for far, tar in (results.get("tar_at_far") or {}).items():
         table.add_row(f"TAR at FAR {far}", "-" if tar is None else f"{tar:.4f}")
-    if report.get("one_shot"):
-        shot = report["one_shot"]
+    if results.get("one_shot"):
+        shot = results["one_shot"]
         table.add_row(f"{shot['ways']}-way {shot['shots']}-shot accuracy", f"{shot['accuracy']:.4f}")
     Console().print(table)
+    if results.get("report"):
+        Console().print(f"report: {results['report']}")
 
 
 @app.command(epilog="Example: siamkit calibrate --model runs/faces/model --data calibration_faces/ --target-far 0.001")
@@ -288,6 +296,9 @@ def embed(
 
 def _register_applications() -> None:
     """Adds the commands that live with their applications."""
+    from siamkit.gallery.commands import gallery_app
+
+    app.add_typer(gallery_app, name="gallery")
     from siamkit.applications.landmarks.cli import landmarks_command
 
     app.command(

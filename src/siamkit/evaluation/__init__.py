@@ -18,6 +18,8 @@ from siamkit.evaluation.embedding_evaluation import EmbeddingEvaluation, evaluat
 from siamkit.evaluation.episodes import EpisodeConfig, EpisodeResult, evaluate_episodes
 from siamkit.evaluation.pairs import all_same_pairs_and_sampled_different, load_pair_list, save_pair_list
 from siamkit.evaluation.plots import plot_det, plot_roc, plot_score_histograms, plot_training_curves
+from siamkit.evaluation.report import bootstrap_intervals, operating_points, write_html_report
+from siamkit.evaluation.signature_protocol import is_genuine_signature, signature_pairs
 from siamkit.evaluation.verification import VerificationMetrics, verification_metrics
 
 __all__ = [
@@ -30,12 +32,15 @@ __all__ = [
     "ScoreCalibration",
     "VerificationMetrics",
     "all_same_pairs_and_sampled_different",
+    "bootstrap_intervals",
     "calibrate_threshold",
     "calibration_from_dict",
     "evaluate_embeddings",
     "evaluate_episodes",
     "fit_score_calibration",
+    "is_genuine_signature",
     "load_pair_list",
+    "operating_points",
     "overlapping_items",
     "pair_similarities",
     "plot_det",
@@ -43,5 +48,7 @@ __all__ = [
     "plot_score_histograms",
     "plot_training_curves",
     "save_pair_list",
+    "signature_pairs",
     "verification_metrics",
+    "write_html_report",
 ]

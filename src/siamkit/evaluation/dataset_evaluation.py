@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from siamkit.bundle import update_bundle_decision
 from siamkit.data.image_folder import ImageDataset, load_image_folder
+from siamkit.errors import ConfigError
 from siamkit.evaluation.calibration import calibrate_threshold, fit_score_calibration, overlapping_items
-from siamkit.evaluation.embedding_evaluation import evaluate_embeddings
-from siamkit.evaluation.episodes import EpisodeConfig
-from siamkit.evaluation.pairs import save_pair_list
+from siamkit.evaluation.embedding_evaluation import evaluate_embeddings, pair_similarities
+from siamkit.evaluation.episodes import EpisodeConfig, evaluate_episodes
+from siamkit.evaluation.pairs import all_same_pairs_and_sampled_different, save_pair_list
 from siamkit.evaluation.plots import plot_det, plot_roc, plot_score_histograms
+from siamkit.evaluation.report import write_html_report
+from siamkit.evaluation.signature_protocol import signature_pairs
 from siamkit.evaluation.verification import verification_metrics
 from siamkit.model import SiameseModel, embed_prepared
 
@@ -30,53 +35,88 @@ def embed_folder(model: SiameseModel, data: str | Path) -> tuple[ImageDataset, t
     return dataset, embed_prepared(model.network, dataset.images, model.preprocessing, model.device)
 
 
+PROTOCOLS = ("classes", "signatures")
+
+
+def protocol_pairs(dataset: ImageDataset, protocol: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs a protocol evaluates: `classes` (all same-class pairs against a seeded sample of different
+    pairs) or `signatures` (per writer, genuine-genuine against genuine-forgery, as SigNet)."""
+    if protocol == "signatures":
+        return signature_pairs(dataset.paths, dataset.labels.numpy())
+    if protocol == "classes":
+        return all_same_pairs_and_sampled_different(dataset.labels.numpy(), seed=seed)
+    raise ConfigError(f"--protocol must be one of {PROTOCOLS}, got {protocol!r}")
+
+
+def thumbnail_loader(dataset: ImageDataset) -> Callable[[str], Image.Image]:
+    """Thumbnails from the already-decoded images: the report shows each image as the model saw it."""
+    position = {path: index for index, path in enumerate(dataset.paths)}
+
+    def load(path: str) -> Image.Image:
+        pixels = dataset.images[position[path]].numpy()
+        return Image.fromarray(pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0))
+
+    return load
+
+
 def evaluate_folder(
     model: SiameseModel,
     data: str | Path,
+    protocol: str = "classes",
     pairs_out: Path | None = None,
     plots_dir: Path | None = None,
+    report_dir: Path | None = None,
     ways: int = 5,
     shots: int = 1,
     episodes: int = 1000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Verification metrics at the model's threshold, one-shot accuracy, and optionally pairs and plots.
+    """Verification metrics at the model's threshold, one-shot accuracy, and optionally pairs, plots and an
+    HTML report.
 
     Returns:
         A JSON-friendly dict: `auc`, `eer`, `threshold` (in score units), `far`, `frr`, `accuracy`,
         `tar_at_far`, `n_same`, `n_different`, `one_shot` and the paths written.
     """
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"--protocol must be one of {PROTOCOLS}, got {protocol!r}")
     dataset, embeddings = embed_folder(model, data)
+    first, second, pair_labels = protocol_pairs(dataset, protocol, seed)
+    comparison = model.network.comparison
+    similarities, _ = pair_similarities(embeddings, first, second, comparison)
+    one_shot = None
     classes = int(dataset.labels.unique().numel())
-    episode_config = None
-    if ways >= 2 and classes >= ways:
-        episode_config = EpisodeConfig(ways=ways, shots=shots, episodes=episodes, seed=seed)
-    evaluation = evaluate_embeddings(
-        embeddings, dataset.labels, model.network.comparison, pair_seed=seed, episodes=episode_config
-    )
+    if protocol == "classes" and ways >= 2 and classes >= ways:
+        config = EpisodeConfig(ways=ways, shots=shots, episodes=episodes, seed=seed)
+        one_shot = evaluate_episodes(embeddings, dataset.labels, comparison, config)
     threshold_similarity = None
     if model.threshold is not None:
         threshold_similarity = float(model.similarity_from_score(np.array([model.threshold]))[0])
-    metrics = verification_metrics(evaluation.similarities, evaluation.pair_labels, threshold_similarity)
+    metrics = verification_metrics(similarities, pair_labels, threshold_similarity)
     report: dict[str, Any] = metrics.to_dict()
     report["threshold"] = float(model.similarity_from_score(np.array([metrics.threshold]))[0])
     report["threshold_source"] = "bundle" if threshold_similarity is not None else "eer"
-    report["one_shot"] = evaluation.one_shot.to_dict() if evaluation.one_shot is not None else None
+    report["protocol"] = protocol
+    report["one_shot"] = one_shot.to_dict() if one_shot is not None else None
+    first_paths = [dataset.paths[index] for index in first]
+    second_paths = [dataset.paths[index] for index in second]
     if pairs_out is not None:
-        save_pair_list(
-            pairs_out,
-            [dataset.paths[index] for index in evaluation.first],
-            [dataset.paths[index] for index in evaluation.second],
-            evaluation.pair_labels,
-        )
+        save_pair_list(pairs_out, first_paths, second_paths, pair_labels)
         report["pairs_file"] = str(pairs_out)
     if plots_dir is not None:
         report["plots"] = [
             str(plot_roc(metrics, plots_dir / "roc.png")),
             str(plot_det(metrics, plots_dir / "det.png")),
-            str(plot_score_histograms(evaluation.similarities, evaluation.pair_labels, plots_dir / "scores.png",
-                                      threshold=metrics.threshold)),
-        ]  # fmt: skip
+            str(
+                plot_score_histograms(similarities, pair_labels, plots_dir / "scores.png", threshold=metrics.threshold)
+            ),
+        ]
+    if report_dir is not None:
+        page = write_html_report(
+            report_dir, similarities, pair_labels, first_paths, second_paths, thumbnail_loader(dataset),
+            threshold_similarity=metrics.threshold, title=f"{Path(str(data)).name}: {protocol} protocol", seed=seed,
+        )  # fmt: skip
+        report["report"] = str(page)
     return report
 
 

@@ -1,0 +1,217 @@
+"""Gallery at scale (issue 5): enrolment rate, memory per reference, exact vs HNSW search latency and recall.
+
+Run from the repository root with the project's virtual environment active:
+
+    python benchmarks/gallery_scale.py --output benchmarks/results/gallery_scale.json   # 1,000,000 references
+    python benchmarks/gallery_scale.py --quick                                          # smoke run, seconds
+
+The synthetic gallery imitates face-style embeddings: `--count` identities with one 128-d reference each,
+drawn around `count / 100` cluster centres (people who look alike), and queries that are noisy re-captures
+of enrolled references. Everything goes through the real `Gallery` API:
+  * enrolment: `enrol_many` with precomputed embeddings, `--batch` identities per transaction (SQLite + exact
+    index), as references/s; memory as the process RSS growth and the SQLite file size (with its WAL) per
+    reference;
+  * exact search: `Gallery.identify(embedding=..., top_k=10)` p50/p99 latency over `--exact-queries` queries,
+    and the bare `ReferenceIndex.search` time for the same queries;
+  * HNSW: the gallery reopened with `search=SearchConfig(mode="hnsw")` (reading SQLite and building the graph
+    is timed), then for each `--ef-search` value the identify and index latencies and recall@1: the share of
+    `--queries` queries whose best identity equals exact search's best identity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from siamkit.comparisons import ComparisonConfig
+from siamkit.data.preprocessing import PreprocessingConfig
+from siamkit.encoders import EncoderConfig
+from siamkit.gallery import Gallery
+from siamkit.gallery.search_config import SearchConfig
+from siamkit.model import SiameseModel
+from siamkit.network import SiameseConfig, SiameseNetwork
+
+TOP_K = 10
+# Accepts every query, so identify always names its best identity (recall compares those names).
+ACCEPT_ALL = 1e9
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=1_000_000, help="references (one per identity)")
+    parser.add_argument("--dim", type=int, default=128, help="embedding length")
+    parser.add_argument("--batch", type=int, default=10_000, help="identities per enrol_many transaction")
+    parser.add_argument("--queries", type=int, default=1000, help="queries for HNSW latency and recall")
+    parser.add_argument("--exact-queries", type=int, default=100, help="queries timed through exact search")
+    parser.add_argument("--ef-search", default="16,32,64,128", help="comma-separated HNSW efSearch values")
+    parser.add_argument("--ef-construction", type=int, default=80, help="HNSW efConstruction")
+    parser.add_argument("--neighbors", type=int, default=32, help="HNSW links per node (M)")
+    parser.add_argument("--directory", type=Path, default=None, help="where the gallery file goes (temporary)")
+    parser.add_argument("--output", type=Path, default=None, help="JSON results file")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="small smoke run (20,000 references)")
+    arguments = parser.parse_args(argv)
+    if arguments.quick:
+        arguments.count, arguments.queries, arguments.exact_queries = 20_000, 200, 50
+        arguments.batch = min(arguments.batch, 5_000)
+    if arguments.count < 100 or arguments.queries < 1 or arguments.exact_queries < 1:
+        parser.error("--count must be at least 100 and query counts at least 1")
+    return arguments
+
+
+def embedding_model(dim: int) -> SiameseModel:
+    """A euclidean model with `dim`-long embeddings; only its settings and fingerprint matter here."""
+    config = SiameseConfig(EncoderConfig("mlp", (1, 1, dim), dim, {"hidden_dims": []}), ComparisonConfig("euclidean"))
+    return SiameseModel(SiameseNetwork.from_config(config), PreprocessingConfig(image_size=(1, dim)), threshold=1.0)
+
+
+def synthetic_gallery(count: int, dim: int, queries: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """References clustered around `count / 100` centres; queries re-capture random references with noise.
+
+    Returns:
+        `(references (count, dim), queries (queries, dim), the enrolled position each query re-captures)`.
+    """
+    generator = np.random.default_rng(seed)
+    centres = generator.standard_normal((max(1, count // 100), dim), dtype=np.float32)
+    references = centres[generator.integers(0, len(centres), size=count)]
+    references += generator.standard_normal((count, dim), dtype=np.float32) * np.float32(0.5)
+    sources = generator.choice(count, size=queries, replace=False)
+    noisy = references[sources] + generator.standard_normal((queries, dim), dtype=np.float32) * np.float32(0.15)
+    return references, noisy.astype(np.float32), sources
+
+
+def resident_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    milliseconds = np.asarray(seconds) * 1000.0
+    return {
+        "p50_ms": float(np.percentile(milliseconds, 50)),
+        "p99_ms": float(np.percentile(milliseconds, 99)),
+        "mean_ms": float(statistics.fmean(milliseconds)),
+    }
+
+
+def time_queries(gallery: Gallery, queries: np.ndarray) -> tuple[list[str | None], dict[str, Any]]:
+    """Best identities from `identify`, with identify and bare index latencies (round-robin per query)."""
+    best: list[str | None] = []
+    identify_times, index_times = [], []
+    for query in queries:
+        start = time.perf_counter()
+        result = gallery.identify(embedding=query, top_k=TOP_K, threshold=ACCEPT_ALL)
+        identify_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        gallery.index.search(query, TOP_K)
+        index_times.append(time.perf_counter() - start)
+        best.append(result.identity)
+    return best, {"identify": percentiles(identify_times), "index_search": percentiles(index_times)}
+
+
+def enrol(gallery: Gallery, references: np.ndarray, batch: int) -> float:
+    """Enrols one identity per reference in `batch`-sized transactions; returns the seconds taken."""
+    start = time.perf_counter()
+    for first in range(0, len(references), batch):
+        chunk = references[first : first + batch]
+        gallery.enrol_many([(f"id-{first + row}", chunk[row : row + 1], None) for row in range(len(chunk))])
+    return time.perf_counter() - start
+
+
+def file_bytes(path: Path) -> int:
+    return sum(candidate.stat().st_size for candidate in path.parent.glob(path.name + "*"))
+
+
+def run(arguments: argparse.Namespace, directory: Path) -> dict[str, Any]:
+    count, dim = arguments.count, arguments.dim
+    ef_values = [int(value) for value in arguments.ef_search.split(",") if value.strip()]
+    results: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count()},
+        "faiss_threads": faiss.omp_get_max_threads(),
+        "settings": {key: str(value) if isinstance(value, Path) else value for key, value in vars(arguments).items()},
+    }
+    references, queries, sources = synthetic_gallery(count, dim, arguments.queries, arguments.seed)
+    model = embedding_model(dim)
+    path = directory / "scale.gallery"
+
+    before = resident_bytes()
+    with Gallery.create(path, model) as gallery:
+        seconds = enrol(gallery, references, arguments.batch)
+        grown = resident_bytes() - before
+        results["enrolment"] = {
+            "references": count,
+            "seconds": seconds,
+            "references_per_second": count / seconds,
+            "rss_bytes_per_reference": grown / count,
+            "sqlite_bytes_per_reference": file_bytes(path) / count,
+            "raw_vector_bytes": dim * 4,
+        }
+        print(f"enrolled {count} in {seconds:.1f} s ({count / seconds:,.0f}/s)", file=sys.stderr)
+        exact_best, exact_timing = time_queries(gallery, queries[: arguments.exact_queries])
+        results["exact"] = exact_timing
+    # Exact best identities for every query, from a batched exact scan of the same vectors.
+    _, nearest = faiss.knn(queries, references, 1)
+    truth = [f"id-{position}" for position in nearest[:, 0]]
+    assert exact_best == truth[: arguments.exact_queries], "gallery exact search disagrees with a faiss scan"
+    results["exact"]["recall_at_1_of_recaptured_reference"] = float(np.mean(nearest[:, 0] == sources))
+
+    hnsw = SearchConfig(
+        mode="hnsw", hnsw_neighbors=arguments.neighbors, hnsw_ef_construction=arguments.ef_construction
+    )
+    before = resident_bytes()
+    start = time.perf_counter()
+    with Gallery.open(path, model, search=hnsw) as gallery:
+        seconds = time.perf_counter() - start
+        results["hnsw_build"] = {
+            "seconds": seconds,
+            "references_per_second": count / seconds,
+            "rss_growth_bytes_per_reference": (resident_bytes() - before) / count,
+        }
+        print(f"reopened with HNSW in {seconds:.1f} s", file=sys.stderr)
+        results["hnsw"] = []
+        for ef_search in ef_values:
+            gallery.index.search_config = replace(hnsw, hnsw_ef_search=ef_search)
+            best, timing = time_queries(gallery, queries)
+            recall = float(np.mean([found == wanted for found, wanted in zip(best, truth, strict=True)]))
+            row = {"ef_search": ef_search, "recall_at_1": recall, **timing}
+            row["identify_p50_speedup_vs_exact"] = exact_timing["identify"]["p50_ms"] / timing["identify"]["p50_ms"]
+            results["hnsw"].append(row)
+            print(
+                f"efSearch {ef_search}: recall@1 {recall:.4f}, identify p50 {timing['identify']['p50_ms']:.3f} ms",
+                file=sys.stderr,
+            )
+    results["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    arguments = parse_arguments(argv)
+    if arguments.directory is not None:
+        arguments.directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=arguments.directory) as directory:
+        results = run(arguments, Path(directory))
+    text = json.dumps(results, indent=2)
+    if arguments.output is not None:
+        arguments.output.parent.mkdir(parents=True, exist_ok=True)
+        arguments.output.write_text(text + "\n")
+    print(text)
+    return results
+
+
+if __name__ == "__main__":
+    main()

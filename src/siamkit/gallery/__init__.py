@@ -1,0 +1,7 @@
+"""Galleries of enrolled identities for open-set identification and claim verification."""
+
+from siamkit.gallery.errors import GalleryError
+from siamkit.gallery.gallery import ClaimResult, Gallery, IdentificationResult
+from siamkit.gallery.storage import SCHEMA_VERSION
+
+__all__ = ["SCHEMA_VERSION", "ClaimResult", "Gallery", "GalleryError", "IdentificationResult"]

@@ -1,0 +1,84 @@
+"""`siamkit gallery ...` end to end through the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from siamkit.cli import app
+from siamkit.comparisons import ComparisonConfig
+from siamkit.data.preprocessing import PreprocessingConfig
+from siamkit.encoders import EncoderConfig
+from siamkit.model import SiameseModel
+from siamkit.network import SiameseConfig, SiameseNetwork
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Path, Path, dict[str, Path]]:
+    """A pixel-identity model (4x4 grey images, Euclidean distance, threshold 1.0) and one image per shade."""
+    network = SiameseNetwork.from_config(
+        SiameseConfig(EncoderConfig("mlp", (1, 4, 4), 16, {"hidden_dims": []}), ComparisonConfig("euclidean"))
+    )
+    with torch.no_grad():
+        network.encoder[1].weight.copy_(torch.eye(16))
+        network.encoder[1].bias.zero_()
+    SiameseModel(network, PreprocessingConfig(image_size=(4, 4)), threshold=1.0).save(tmp_path / "model")
+    images = {}
+    for name, value in (("dark", 0), ("dark2", 20), ("light", 255), ("mid", 128)):
+        images[name] = tmp_path / f"{name}.png"
+        Image.fromarray(np.full((4, 4), value, dtype=np.uint8)).save(images[name])
+    return tmp_path / "model", tmp_path / "staff.gallery", images
+
+
+def invoke(*arguments: str) -> str:
+    result = runner.invoke(app, list(arguments))
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+def test_enrol_identify_verify_remove_export_import(setup: tuple[Path, Path, dict[str, Path]], tmp_path: Path) -> None:
+    model, gallery, images = setup
+    common = ["--model", str(model), "--gallery", str(gallery)]
+    invoke("gallery", "create", *common)
+    invoke("gallery", "enrol", str(images["dark"]), *common, "--id", "alice", "--meta", "team=red")
+    invoke("gallery", "enrol", str(images["light"]), *common, "--id", "bob")
+    listed = json.loads(invoke("gallery", "list", *common, "--json"))
+    assert [(row["identity"], row["references"]) for row in listed] == [("alice", 1), ("bob", 1)]
+    assert listed[0]["metadata"] == {"team": "red"}
+
+    found = json.loads(invoke("gallery", "identify", str(images["dark2"]), *common, "--json"))
+    assert found["identity"] == "alice"  # distance 4 * 20/255 = 0.31 <= 1.0
+    unknown = json.loads(invoke("gallery", "identify", str(images["mid"]), *common, "--json"))
+    assert unknown["identity"] is None  # 2 units from both
+    claim = json.loads(invoke("gallery", "verify-claim", str(images["dark2"]), *common, "--id", "bob", "--json"))
+    assert claim["accepted"] is False
+
+    invoke("gallery", "export", str(tmp_path / "staff.npz"), *common)
+    invoke("gallery", "remove", *common, "--id", "bob")
+    assert "bob" not in invoke("gallery", "list", *common)
+    other = ["--model", str(model), "--gallery", str(tmp_path / "copy.gallery")]
+    invoke("gallery", "create", *other)
+    invoke("gallery", "import", str(tmp_path / "staff.npz"), *other)
+    assert [row["identity"] for row in json.loads(invoke("gallery", "list", *other, "--json"))] == ["alice", "bob"]
+
+
+def test_an_unknown_identity_is_a_one_line_error(setup: tuple[Path, Path, dict[str, Path]]) -> None:
+    model, gallery, images = setup
+    invoke("gallery", "create", "--model", str(model), "--gallery", str(gallery))
+    completed = subprocess.run(
+        [sys.executable, "-m", "siamkit", "gallery", "verify-claim", str(images["dark"]), "--model", str(model),
+         "--gallery", str(gallery), "--id", "nobody"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert completed.returncode == 2
+    assert len(completed.stderr.strip().splitlines()) == 1 and "nobody" in completed.stderr
