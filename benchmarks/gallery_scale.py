@@ -52,22 +52,24 @@ ACCEPT_ALL = 1e9
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=1_000_000, help="references (one per identity)")
+    parser.add_argument("--count", type=int, default=None, help="references, one per identity (1,000,000)")
     parser.add_argument("--dim", type=int, default=128, help="embedding length")
     parser.add_argument("--batch", type=int, default=10_000, help="identities per enrol_many transaction")
-    parser.add_argument("--queries", type=int, default=1000, help="queries for HNSW latency and recall")
-    parser.add_argument("--exact-queries", type=int, default=100, help="queries timed through exact search")
+    parser.add_argument("--queries", type=int, default=None, help="queries for HNSW latency and recall (1000)")
+    parser.add_argument("--exact-queries", type=int, default=None, help="queries timed through exact search (100)")
     parser.add_argument("--ef-search", default="16,32,64,128", help="comma-separated HNSW efSearch values")
     parser.add_argument("--ef-construction", type=int, default=80, help="HNSW efConstruction")
     parser.add_argument("--neighbors", type=int, default=32, help="HNSW links per node (M)")
     parser.add_argument("--directory", type=Path, default=None, help="where the gallery file goes (temporary)")
     parser.add_argument("--output", type=Path, default=None, help="JSON results file")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="small smoke run (20,000 references)")
+    parser.add_argument("--quick", action="store_true", help="small smoke run: 20,000 references, 200 queries")
     arguments = parser.parse_args(argv)
-    if arguments.quick:
-        arguments.count, arguments.queries, arguments.exact_queries = 20_000, 200, 50
-        arguments.batch = min(arguments.batch, 5_000)
+    # Explicit sizes win; otherwise the full run's sizes, or the quick run's.
+    defaults = (20_000, 200, 50) if arguments.quick else (1_000_000, 1000, 100)
+    for name, default in zip(("count", "queries", "exact_queries"), defaults, strict=True):
+        if getattr(arguments, name) is None:
+            setattr(arguments, name, default)
     if arguments.count < 100 or arguments.queries < 1 or arguments.exact_queries < 1:
         parser.error("--count must be at least 100 and query counts at least 1")
     return arguments
@@ -170,9 +172,7 @@ def run(arguments: argparse.Namespace, directory: Path) -> dict[str, Any]:
     assert exact_best == truth[: arguments.exact_queries], "gallery exact search disagrees with a faiss scan"
     results["exact"]["recall_at_1_of_recaptured_reference"] = float(np.mean(nearest[:, 0] == sources))
 
-    hnsw = SearchConfig(
-        mode="hnsw", hnsw_neighbors=arguments.neighbors, hnsw_ef_construction=arguments.ef_construction
-    )
+    hnsw = SearchConfig(mode="hnsw", hnsw_neighbors=arguments.neighbors, hnsw_ef_construction=arguments.ef_construction)
     before = resident_bytes()
     start = time.perf_counter()
     with Gallery.open(path, model, search=hnsw) as gallery:

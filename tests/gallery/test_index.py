@@ -59,7 +59,9 @@ def test_hnsw_agrees_with_exact_search_in_model_units(comparison: str) -> None:
     for query in queries:
         exact_ids, exact_scores = exact.search(query, 10)
         approximate_ids, approximate_scores = approximate.search(query, 10)
-        agreeing += int(approximate_ids[0] == exact_ids[0])
+        if approximate_ids[0] == exact_ids[0]:
+            agreeing += 1
+            assert approximate_scores[0] == pytest.approx(exact_scores[0], rel=1e-5, abs=1e-5)
         # Scores are in model units: the model's own score for each returned reference.
         positions = approximate_ids - 10
         expected = model.score_embeddings(

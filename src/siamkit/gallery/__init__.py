@@ -2,6 +2,7 @@
 
 from siamkit.gallery.errors import GalleryError
 from siamkit.gallery.gallery import ClaimResult, Gallery, IdentificationResult
+from siamkit.gallery.search_config import SearchConfig
 from siamkit.gallery.storage import SCHEMA_VERSION
 
-__all__ = ["SCHEMA_VERSION", "ClaimResult", "Gallery", "GalleryError", "IdentificationResult"]
+__all__ = ["SCHEMA_VERSION", "ClaimResult", "Gallery", "GalleryError", "IdentificationResult", "SearchConfig"]

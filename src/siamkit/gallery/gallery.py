@@ -220,24 +220,38 @@ class Gallery:
             The number of references added.
         """
         checked = []
+        owners: list[str] = []  # the identity of each reference, in order
         for identity, embeddings, metadata in enrolments:
             if not isinstance(identity, str) or not identity.strip():
                 raise GalleryError(f"identity must be a non-empty string, got {identity!r}")
             _check_metadata(metadata)
-            vectors = self._embeddings_of(None, embeddings, branch=0)
+            if isinstance(embeddings, np.ndarray) and embeddings.dtype == np.float32 and embeddings.ndim == 2:
+                vectors = embeddings  # the common bulk case; shape and layout are checked below, once
+            else:
+                vectors = self._embeddings_of(None, embeddings, branch=0, check_finite=False)
             if vectors.shape[0] == 0:
                 raise GalleryError(f"no references given for identity {identity!r}")
             checked.append((identity, vectors, metadata))
+            owners += [identity] * vectors.shape[0]
+        if not checked:
+            return 0
+        # One shape check, one finiteness check and one index add for the whole batch (faiss builds HNSW graphs
+        # in parallel only within one call).
+        dim = self.settings.embedding_dim
+        for identity, vectors, _ in checked:
+            if vectors.shape[1] != dim:
+                raise GalleryError(
+                    f"embeddings for identity {identity!r} must have shape (N, {dim}), got {tuple(vectors.shape)}"
+                )
+        all_vectors = checked[0][1] if len(checked) == 1 else np.concatenate([vectors for _, vectors, _ in checked])
+        all_vectors = np.ascontiguousarray(all_vectors)
+        if not np.isfinite(all_vectors).all():
+            bad = owners[int(np.flatnonzero(~np.isfinite(all_vectors).all(axis=1))[0])]
+            raise GalleryError(f"embeddings for identity {bad!r} contain NaN or infinite values")
         self._refresh_if_changed_elsewhere()
         ids = self.storage.add_many(checked)
         self._data_version = self.storage.data_version()
-        position = 0
-        for identity, vectors, _ in checked:
-            added = ids[position : position + vectors.shape[0]]
-            position += vectors.shape[0]
-            self._reference_identities.update(dict.fromkeys(added, identity))
-        # One add for the whole batch: faiss builds HNSW graphs in parallel only within one call.
-        all_vectors = checked[0][1] if len(checked) == 1 else np.concatenate([vectors for _, vectors, _ in checked])
+        self._reference_identities.update(zip(ids, owners, strict=True))
         self.index.add(np.asarray(ids, dtype=np.int64), all_vectors)
         logger.debug("enrolled %d references for %d identities", len(ids), len(checked))
         return len(ids)
@@ -349,7 +363,11 @@ class Gallery:
         return vectors
 
     def _embeddings_of(
-        self, inputs: Inputs | None, embeddings: torch.Tensor | np.ndarray | None, branch: int
+        self,
+        inputs: Inputs | None,
+        embeddings: torch.Tensor | np.ndarray | None,
+        branch: int,
+        check_finite: bool = True,
     ) -> np.ndarray:
         if (inputs is None) == (embeddings is None):
             raise GalleryError("give either inputs to embed or precomputed embeddings, not both or neither")
@@ -363,7 +381,7 @@ class Gallery:
         dim = self.settings.embedding_dim
         if array.ndim != 2 or array.shape[1] != dim:
             raise GalleryError(f"embeddings must have shape (N, {dim}), got {tuple(array.shape)}")
-        if not np.isfinite(array).all():
+        if check_finite and not np.isfinite(array).all():
             raise GalleryError("embeddings contain NaN or infinite values")
         return np.ascontiguousarray(array)
 

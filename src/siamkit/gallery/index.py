@@ -107,7 +107,7 @@ class ReferenceIndex:
         if self._approximate:
             self._removed.update(int(value) for value in wanted)
             # IDSelectorNot only points at the batch selector; keep both wrappers alive together.
-            removed_ids = faiss.IDSelectorBatch(np.fromiter(self._removed, dtype=np.int64))  # type: ignore[call-arg]
+            removed_ids = faiss.IDSelectorBatch(np.fromiter(self._removed, dtype=np.int64))
             self._exclude_removed = faiss.IDSelectorNot(removed_ids)
             self._exclude_removed_ids = removed_ids
         elif self._faiss is not None:
@@ -126,10 +126,10 @@ class ReferenceIndex:
             parameters = None
             if self._approximate:
                 # The candidate list must hold at least the results asked for.
-                parameters = faiss.SearchParametersHNSW(
+                parameters = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]  # missing from faiss's stubs
                     efSearch=max(self.search_config.hnsw_ef_search, count), sel=self._exclude_removed
                 )
-            raw, ids = self._faiss.search(self._prepare(vector), count, params=parameters)  # type: ignore[call-arg]
+            raw, ids = self._faiss.search(self._prepare(vector), count, params=parameters)
             found = ids[0] >= 0  # HNSW may return fewer than `count` (padded with -1)
             return ids[0][found].astype(np.int64), self._faiss_to_score(raw[0][found])
         return self._search_with_model(vector, count)

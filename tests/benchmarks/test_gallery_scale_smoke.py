@@ -1,0 +1,62 @@
+"""Smoke test of benchmarks/gallery_scale.py: a small run goes end to end and reports sane numbers.
+
+No speed is asserted (timed tests are flaky on a shared 2-core machine); speed is what the script reports.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture
+def gallery_scale(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import gallery_scale
+
+    return gallery_scale
+
+
+def _positive_finite(value: object) -> bool:
+    return isinstance(value, float) and math.isfinite(value) and value > 0
+
+
+def test_small_run_reports_every_measurement(gallery_scale: ModuleType, tmp_path: Path) -> None:
+    output = tmp_path / "gallery_scale.json"
+    results = gallery_scale.main(
+        ["--quick", "--count", "3000", "--queries", "100", "--ef-search", "8,64", "--output", str(output)]
+    )
+
+    enrolment = results["enrolment"]
+    assert enrolment["references"] == 3000
+    for key in ("references_per_second", "sqlite_bytes_per_reference"):
+        assert _positive_finite(enrolment[key])
+    # The file holds at least the raw float32 vectors.
+    assert enrolment["sqlite_bytes_per_reference"] >= enrolment["raw_vector_bytes"] == 128 * 4
+    for timing in (results["exact"]["identify"], results["exact"]["index_search"]):
+        assert _positive_finite(timing["p50_ms"]) and timing["p99_ms"] >= timing["p50_ms"]
+    assert results["exact"]["recall_at_1_of_recaptured_reference"] > 0.9
+    assert _positive_finite(results["hnsw_build"]["references_per_second"])
+
+    assert [row["ef_search"] for row in results["hnsw"]] == [8, 64]
+    for row in results["hnsw"]:
+        assert 0.0 <= row["recall_at_1"] <= 1.0
+        assert _positive_finite(row["identify"]["p50_ms"])
+        assert row["identify_p50_speedup_vs_exact"] == pytest.approx(
+            results["exact"]["identify"]["p50_ms"] / row["identify"]["p50_ms"]
+        )
+    # A generous candidate list finds the exact answer on this small, well-separated set.
+    assert results["hnsw"][-1]["recall_at_1"] >= 0.99
+
+    assert json.loads(output.read_text())["hnsw"] == results["hnsw"]
+
+
+def test_rejects_a_too_small_gallery(gallery_scale: ModuleType) -> None:
+    with pytest.raises(SystemExit):
+        gallery_scale.main(["--count", "10"])
