@@ -287,11 +287,9 @@ def _train(
         network.load_state_dict(best_state)
     network.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     threshold = None
-    best_validation = None
-    if validation_data is not None:
-        final = validate(network, validation_data, preprocessing, config, device)
-        threshold = similarity_threshold_to_score(final.metrics.eer_threshold, network)
-        best_validation = final.to_dict()
+    best_validation = loop.extra.get("best_validation")
+    if best_validation is not None:
+        threshold = similarity_threshold_to_score(loop.extra["best_threshold_similarity"], network)
     model = SiameseModel(network, preprocessing, threshold=threshold, device=device)
     model.metadata = {
         **metadata,
@@ -369,6 +367,10 @@ def _validate_and_track(
             loop.best_metric, loop.best_step = value, loop.step
             loop.validations_without_improvement = 0
             best_state = {name: tensor.detach().clone() for name, tensor in network.state_dict().items()}
+            # Kept with the loop state (and so in checkpoints): the bundle's threshold is the best weights' EER
+            # threshold, with no second pass over the validation data at the end.
+            loop.extra["best_validation"] = result.to_dict()
+            loop.extra["best_threshold_similarity"] = float(result.metrics.eer_threshold)
         else:
             loop.validations_without_improvement += 1
         patience = config.early_stopping_patience
