@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -286,3 +287,19 @@ def test_diagnostics_more_landmarks_mean_better_geometry() -> None:
     rows = landmark_geometry((11, 40), draws=5)
     assert rows[0]["smallest_to_largest_singular_value"] < rows[1]["smallest_to_largest_singular_value"]
     assert rows[0]["rmse_bound_per_sigma_median"] > rows[1]["rmse_bound_per_sigma_median"]
+
+
+def test_sweep_plot_is_written(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from siamkit.applications.landmarks.comparison import SweepRow
+    from siamkit.applications.landmarks.plots import plot_sweep
+
+    rows = [
+        SweepRow("noise", value, method, 0.1 * value + 0.001, 0.01, 0.2 * value + 0.001, 0.01, 0.15 * value, 3)
+        for method in ("network", "trilateration_refined")
+        for value in (0.001, 0.01, 0.1)
+    ]
+    path = plot_sweep(rows, tmp_path / "sweep.png", "noise sweep")
+    with Image.open(path) as image:
+        assert image.size[0] > 600 and image.size[1] > 300

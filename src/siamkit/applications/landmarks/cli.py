@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -301,28 +302,30 @@ def _print_tables(payload: dict[str, Any]) -> None:
     console.print(table)
 
 
+_Number = TypeVar("_Number", int, float)
+
+
 def _format(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def _parse_ints(text: str, option: str) -> list[int]:
+def _parse_list(text: str, option: str, convert: Callable[[str], _Number], what: str) -> list[_Number]:
+    """Comma-separated values of one type, or a ConfigError naming the option."""
     try:
-        values = [int(part) for part in text.split(",") if part.strip()]
+        values = [convert(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise ConfigError(f"{option} must be comma-separated integers, got {text!r}") from None
+        raise ConfigError(f"{option} must be comma-separated {what}, got {text!r}") from None
     if not values:
         raise ConfigError(f"{option} needs at least one value")
     return values
+
+
+def _parse_ints(text: str, option: str) -> list[int]:
+    return _parse_list(text, option, int, "integers")
 
 
 def _parse_floats(text: str, option: str) -> list[float]:
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError(f"{option} must be comma-separated numbers, got {text!r}") from None
-    if not values:
-        raise ConfigError(f"{option} needs at least one value")
-    return values
+    return _parse_list(text, option, float, "numbers")
 
 
 def _parse_names(text: str) -> list[str]:

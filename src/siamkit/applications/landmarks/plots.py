@@ -46,24 +46,12 @@ def plot_sweep(rows: Sequence[SweepRow], path: str | Path, title: str) -> Path:
         selected = [row for row in rows if row.method == method]
         values = [row.value for row in selected]
         marker, linestyle = _STYLES.get(method, ("o", "-"))
-        pair_axis.errorbar(
-            values,
-            [max(row.pair_error_mean, _LOG_FLOOR) for row in selected],
-            yerr=[row.pair_error_std for row in selected],
-            marker=marker,
-            linestyle=linestyle,
-            capsize=3,
-            label=method,
-        )
-        rmse_axis.errorbar(
-            values,
-            [max(row.rmse_mean, _LOG_FLOOR) for row in selected],
-            yerr=[row.rmse_std for row in selected],
-            marker=marker,
-            linestyle=linestyle,
-            capsize=3,
-            label=method,
-        )
+        for axis, means, spreads in (
+            (pair_axis, [row.pair_error_mean for row in selected], [row.pair_error_std for row in selected]),
+            (rmse_axis, [row.rmse_mean for row in selected], [row.rmse_std for row in selected]),
+        ):
+            floored = [max(mean, _LOG_FLOOR) for mean in means]
+            axis.errorbar(values, floored, yerr=spreads, marker=marker, linestyle=linestyle, capsize=3, label=method)
     bound_rows = [row for row in rows if row.method == methods[0]]
     bounds = [(row.value, row.rmse_bound_mean) for row in bound_rows if row.rmse_bound_mean > 0]
     if bounds:
