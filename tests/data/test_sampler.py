@@ -92,3 +92,63 @@ def test_bad_settings_are_rejected():
         ClassBalancedSampler(labels, classes_per_batch=2, samples_per_class=2, world_size=3, rank=0)
     with pytest.raises(ConfigError, match="rank must be in"):
         ClassBalancedSampler(labels, classes_per_batch=2, samples_per_class=2, world_size=2, rank=2)
+
+
+def grouped_labels() -> tuple[torch.Tensor, torch.Tensor]:
+    # 3 groups: group 0 holds classes 0-3, group 1 classes 4-7, group 2 classes 8-9; 6 examples per class.
+    labels = torch.arange(10).repeat_interleave(6)
+    class_group = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 2, 2])
+    return labels, class_group[labels]
+
+
+def test_grouped_batches_take_p_over_g_classes_from_each_of_g_groups():
+    labels, groups = grouped_labels()
+    sampler = ClassBalancedSampler(labels, 4, 2, seed=2, groups=groups, groups_per_batch=2)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 60 // 8
+    drawn_groups = set()
+    for epoch in range(4):
+        sampler.set_epoch(epoch)
+        for batch in sampler:
+            assert len(batch) == 8
+            blocks = [labels[batch[start : start + 2]].unique().tolist() for start in range(0, 8, 2)]
+            assert all(len(block) == 1 for block in blocks)  # still K examples of one class per block
+            classes = [block[0] for block in blocks]
+            assert len(set(classes)) == 4  # P distinct classes
+            block_groups = [int(groups[labels == label][0]) for label in classes]
+            assert len(set(block_groups)) == 2  # exactly G groups ...
+            assert all(block_groups.count(group) == 2 for group in set(block_groups))  # ... P / G classes each
+            drawn_groups.update(block_groups)
+    assert drawn_groups == {0, 1, 2}
+
+
+def test_grouped_batches_skip_groups_too_small_for_their_share():
+    labels, groups = grouped_labels()
+    # P / G = 3 classes per group: group 2 (2 classes) can never fill its share, so batches use groups 0 and 1.
+    sampler = ClassBalancedSampler(labels, 6, 2, seed=0, groups=groups, groups_per_batch=2)
+    for batch in sampler:
+        assert {int(groups[index]) for index in batch} == {0, 1}
+
+
+def test_grouped_batches_are_deterministic_and_leave_the_default_unchanged():
+    labels, groups = grouped_labels()
+    grouped = list(ClassBalancedSampler(labels, 4, 2, seed=1, groups=groups, groups_per_batch=2))
+    assert grouped == list(ClassBalancedSampler(labels, 4, 2, seed=1, groups=groups, groups_per_batch=2))
+    # Groups without groups_per_batch change nothing.
+    assert list(ClassBalancedSampler(labels, 4, 2, seed=1, groups=groups)) == list(
+        ClassBalancedSampler(labels, 4, 2, seed=1)
+    )
+
+
+def test_grouped_batches_reject_bad_settings():
+    labels, groups = grouped_labels()
+    with pytest.raises(ConfigError, match="divide"):
+        ClassBalancedSampler(labels, 4, 2, groups=groups, groups_per_batch=3)
+    with pytest.raises(ConfigError, match="groups"):
+        ClassBalancedSampler(labels, 4, 2, groups_per_batch=2)
+    with pytest.raises(ConfigError, match="only 2 groups"):
+        ClassBalancedSampler(labels, 9, 2, groups=groups, groups_per_batch=3)
+    mixed = groups.clone()
+    mixed[0] = 1  # one example of class 0 in another group
+    with pytest.raises(ConfigError, match="class 0"):
+        ClassBalancedSampler(labels, 4, 2, groups=mixed, groups_per_batch=2)

@@ -50,3 +50,13 @@ def expand_classes(dataset: ImageDataset, transforms: Sequence[str]) -> ImageDat
         names += [f"{class_name}/{name}" for class_name in dataset.class_names]
         paths += [f"{path}#{name}" for path in dataset.paths]
     return ImageDataset(torch.cat(images).contiguous(), torch.cat(labels), names, paths, dataset.preprocessing)
+
+
+def original_class_name(class_name: str) -> str:
+    """The class a transformed copy was made from ("Alphabet/character01/rotate90" -> "Alphabet/character01").
+
+    Names without a transform suffix come back unchanged, so grouping by alphabet (`group_of`) puts every
+    rotated copy in the alphabet of its original.
+    """
+    base, separator, suffix = class_name.rpartition("/")
+    return base if separator and suffix in CLASS_TRANSFORMS else class_name

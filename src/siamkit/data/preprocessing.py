@@ -39,6 +39,10 @@ class PreprocessingConfig:
             signatures, so that the background is zero).
         crop_to_ink: Crop to the bounding box of the ink before resizing (scanned signatures).
         keep_aspect: Pad to the target aspect ratio with background before resizing, instead of stretching.
+        remove_background: Rescale grey levels so the paper becomes white and the darkest ink black, and whiten
+            faint marks (below 20% of the ink contrast): scans whose paper and ink differ in shade (CEDAR's
+            genuine signatures sit on grey paper, its forgeries on white) then look alike, so a model cannot
+            tell them apart by the scanner instead of the handwriting.
         mean: Subtracted after scaling pixels to [0, 1].
         std: Divides after subtracting `mean`.
         vector_length: Length of each vector when `kind` is `vector`.
@@ -50,6 +54,7 @@ class PreprocessingConfig:
     invert: bool = False
     crop_to_ink: bool = False
     keep_aspect: bool = False
+    remove_background: bool = False
     mean: float = 0.0
     std: float = 1.0
     vector_length: int | None = None
@@ -166,11 +171,23 @@ def _crop_to_ink(grey: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(rows[0]), int(rows[-1]) + 1, int(columns[0]), int(columns[-1]) + 1
 
 
+def _whiten_background(array: np.ndarray, grey: np.ndarray, background: int) -> np.ndarray:
+    """Maps the paper (the median grey) to white and the darkest ink to black; marks fainter than 20% of that
+    contrast become paper. A page without clear ink (under 16 grey levels of contrast) is left as it is."""
+    darkest = float(np.percentile(grey, 0.2))
+    contrast = background - darkest
+    if contrast < 16:
+        return array
+    ink = np.clip((background - array.astype(np.float32)) / contrast, 0.0, 1.0)
+    ink[ink < 0.2] = 0.0
+    return np.asarray(np.round(255.0 * (1.0 - ink)), dtype=np.uint8)
+
+
 def image_to_array(image: Image.Image, config: PreprocessingConfig) -> np.ndarray:
     """Converts a decoded image to a `uint8` array `(channels, height, width)` following `config`."""
     image = _to_mode(image, config.channels)
     target_height, target_width = config.image_size
-    if not (config.crop_to_ink or config.keep_aspect):
+    if not (config.crop_to_ink or config.keep_aspect or config.remove_background):
         # The common case needs no background estimate, and its median costs about as much as decoding a small PNG.
         if image.size != (target_width, target_height):
             image = image.resize((target_width, target_height), Image.Resampling.BILINEAR)
@@ -178,6 +195,10 @@ def image_to_array(image: Image.Image, config: PreprocessingConfig) -> np.ndarra
     array = np.asarray(image, dtype=np.uint8)
     grey = array if array.ndim == 2 else array.mean(axis=2)
     background = int(np.median(grey))
+    if config.remove_background:
+        array = _whiten_background(array, grey, background)
+        grey = array if array.ndim == 2 else array.mean(axis=2)
+        background = 255
     if config.crop_to_ink:
         box = _crop_to_ink(grey)
         if box is not None:

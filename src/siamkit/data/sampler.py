@@ -38,6 +38,11 @@ class ClassBalancedSampler:
     same global plan from `(seed, epoch)` and keeps its own slice, so ranks see disjoint classes and agree on
     the number of batches.
 
+    Grouped batches (`groups_per_batch` G with `groups`): a batch takes P / G classes from each of G distinct
+    groups (Omniglot alphabets), so its negatives are mostly same-group look-alikes, the ones a within-group
+    test has to tell apart. Groups are drawn with probability proportional to their unused chunks, classes
+    inside a group likewise; the rank split above is unchanged.
+
     Args:
         labels: `(N,)` integer class label of every example.
         classes_per_batch: P, distinct classes per global batch (at least 2).
@@ -45,6 +50,10 @@ class ClassBalancedSampler:
         seed: Base seed; epoch e uses `(seed, e)`.
         rank: This process's rank in `0..world_size-1`.
         world_size: Number of distributed processes.
+        groups: `(N,)` integer group of every example (all examples of a class in one group); needed by
+            `groups_per_batch`, ignored without it.
+        groups_per_batch: G, distinct groups per global batch (must divide P); None draws classes from all
+            groups at once.
     """
 
     def __init__(
@@ -55,6 +64,8 @@ class ClassBalancedSampler:
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        groups: torch.Tensor | Sequence[int] | np.ndarray | None = None,
+        groups_per_batch: int | None = None,
     ) -> None:
         label_array = torch.as_tensor(labels).cpu().numpy()
         if label_array.ndim != 1:
@@ -84,8 +95,73 @@ class ClassBalancedSampler:
                 f"classes_per_batch is {classes_per_batch} but only {len(self._members)} classes have at least "
                 f"{_MIN_EXAMPLES} examples"
             )
+        self.groups_per_batch = groups_per_batch
+        self._group_members: list[np.ndarray] = []
+        if groups_per_batch is not None:
+            self._group_members = self._grouped_classes(label_array, groups, groups_per_batch)
         self._chunks_per_class = np.array([self._chunk_count(len(indices)) for indices in self._members])
         self._num_batches = max(1, int(self._chunks_per_class.sum()) // classes_per_batch)
+
+    def _grouped_classes(
+        self,
+        label_array: np.ndarray,
+        groups: torch.Tensor | Sequence[int] | np.ndarray | None,
+        groups_per_batch: int,
+    ) -> list[np.ndarray]:
+        """Positions (into `self._members`) of the classes of every group that can fill its share of a batch."""
+        if groups is None:
+            raise ConfigError("groups_per_batch needs the group of every example (groups)")
+        group_array = torch.as_tensor(groups).cpu().numpy()
+        if group_array.shape != label_array.shape:
+            raise ConfigError(f"sampler groups have shape {group_array.shape}, labels {label_array.shape}")
+        if groups_per_batch < 1 or self.classes_per_batch % groups_per_batch:
+            raise ConfigError(
+                f"groups_per_batch ({groups_per_batch}) must be at least 1 and divide classes_per_batch "
+                f"({self.classes_per_batch})"
+            )
+        class_groups = []
+        for indices in self._members:
+            owners = np.unique(group_array[indices])
+            if len(owners) != 1:
+                raise ConfigError(f"class {label_array[indices[0]]} has examples in {len(owners)} groups")
+            class_groups.append(owners[0])
+        class_groups_array = np.array(class_groups)
+        per_group = self.classes_per_batch // groups_per_batch
+        group_members = [np.flatnonzero(class_groups_array == group) for group in np.unique(class_groups_array)]
+        usable = [members for members in group_members if len(members) >= per_group]
+        if len(usable) < groups_per_batch:
+            raise ConfigError(
+                f"groups_per_batch is {groups_per_batch} but only {len(usable)} groups have at least "
+                f"{per_group} classes (classes_per_batch / groups_per_batch)"
+            )
+        return usable
+
+    def _choose_classes(self, remaining: np.ndarray, random: np.random.Generator) -> np.ndarray:
+        """The P class positions of one batch, from classes with chunks left (grouped when asked)."""
+        if self.groups_per_batch is None:
+            return random.choice(
+                len(remaining), size=self.classes_per_batch, replace=False, p=remaining / remaining.sum()
+            )
+        per_group = self.classes_per_batch // self.groups_per_batch
+        eligible = [members for members in self._group_members if np.count_nonzero(remaining[members]) >= per_group]
+        group_weights = np.array([remaining[members].sum() for members in eligible])
+        chosen_groups = random.choice(
+            len(eligible), size=self.groups_per_batch, replace=False, p=group_weights / group_weights.sum()
+        )
+        chosen = []
+        for group_position in chosen_groups:
+            members = eligible[group_position]
+            weights = remaining[members]
+            chosen.append(random.choice(members, size=per_group, replace=False, p=weights / weights.sum()))
+        return np.concatenate(chosen)
+
+    def _too_few_left(self, remaining: np.ndarray) -> bool:
+        """Whether the classes with chunks left can no longer fill a batch (time to reshuffle used-up ones)."""
+        if self.groups_per_batch is None:
+            return int(np.count_nonzero(remaining)) < self.classes_per_batch
+        per_group = self.classes_per_batch // self.groups_per_batch
+        filled = sum(np.count_nonzero(remaining[members]) >= per_group for members in self._group_members)
+        return bool(filled < self.groups_per_batch)
 
     @property
     def batch_size(self) -> int:
@@ -120,13 +196,12 @@ class ClassBalancedSampler:
         own = slice(self.rank * share, (self.rank + 1) * share)
         for _ in range(self._num_batches):
             exhausted = np.flatnonzero(remaining == 0)
-            if len(pending) - len(exhausted) < self.classes_per_batch:
+            if self._too_few_left(remaining):
                 # Reshuffle used-up classes only when too few classes are left: every chunk is used first.
                 for class_position in exhausted:
                     pending[class_position] = self._chunks(self._members[class_position], random)
                     remaining[class_position] = len(pending[class_position])
-            weights = remaining / remaining.sum()
-            chosen = random.choice(len(pending), size=self.classes_per_batch, replace=False, p=weights)
+            chosen = self._choose_classes(remaining, random)
             batch: list[int] = []
             for position, class_position in enumerate(chosen):
                 chunk = pending[class_position].pop()

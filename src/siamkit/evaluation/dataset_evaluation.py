@@ -17,7 +17,7 @@ from siamkit.bundle import update_bundle_decision
 from siamkit.data.image_folder import ImageDataset, load_image_folder
 from siamkit.errors import ConfigError
 from siamkit.evaluation.calibration import calibrate_threshold, fit_score_calibration, overlapping_items
-from siamkit.evaluation.embedding_evaluation import evaluate_embeddings, pair_similarities
+from siamkit.evaluation.embedding_evaluation import pair_similarities
 from siamkit.evaluation.episodes import EpisodeConfig, evaluate_episodes
 from siamkit.evaluation.pairs import all_same_pairs_and_sampled_different, save_pair_list
 from siamkit.evaluation.plots import plot_det, plot_roc, plot_score_histograms
@@ -132,21 +132,26 @@ def calibrate_bundle(
     method: str = "platt",
     evaluation_data: str | Path | None = None,
     seed: int = 0,
+    protocol: str = "classes",
 ) -> dict[str, Any]:
     """Chooses a threshold (at `target_far`, or at the EER when None) on calibration data and stores it,
     with a score-to-probability map, in the bundle.
+
+    The calibration pairs follow `protocol`, as in `evaluate_folder`: `signatures` makes genuine-forgery pairs
+    the "different" ones (under `classes` a writer's forgeries would count as "same").
 
     Returns:
         The threshold (score units), the FAR/FRR reached on the calibration pairs, pair counts, and warnings
         (e.g. when calibration and evaluation data share images).
     """
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"--protocol must be one of {PROTOCOLS}, got {protocol!r}")
     model = SiameseModel.load(model_path)
     dataset, embeddings = embed_folder(model, data)
-    evaluation = evaluate_embeddings(embeddings, dataset.labels, model.network.comparison, pair_seed=seed)
-    result = calibrate_threshold(
-        evaluation.similarities, evaluation.pair_labels, target_far=target_far, use_eer=target_far is None
-    )
-    calibration = fit_score_calibration(evaluation.similarities, evaluation.pair_labels, method=method)
+    first, second, pair_labels = protocol_pairs(dataset, protocol, seed)
+    similarities, _ = pair_similarities(embeddings, first, second, model.network.comparison)
+    result = calibrate_threshold(similarities, pair_labels, target_far=target_far, use_eer=target_far is None)
+    calibration = fit_score_calibration(similarities, pair_labels, method=method)
     threshold = float(model.similarity_from_score(np.array([result.threshold_similarity]))[0])
     warnings = []
     if evaluation_data is not None:
@@ -165,7 +170,8 @@ def calibrate_bundle(
         "achieved_frr": result.achieved_frr,
         "method": result.method,
         "calibration": method,
-        "n_same": int((evaluation.pair_labels == 1).sum()),
-        "n_different": int((evaluation.pair_labels == 0).sum()),
+        "n_same": int((pair_labels == 1).sum()),
+        "n_different": int((pair_labels == 0).sum()),
+        "protocol": protocol,
         "warnings": warnings,
     }

@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 
+# How long opening a gallery waits for another process's exclusive lock before giving up.
+OPEN_LOCK_WAIT_SECONDS = 5.0
+
 _SCHEMA = """
 CREATE TABLE gallery_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE identities (name TEXT PRIMARY KEY, metadata TEXT NOT NULL DEFAULT '{}');
@@ -225,7 +228,9 @@ def _connect(path: Path, create: bool) -> sqlite3.Connection:
     mode = "rwc" if create else "rw"
     # Autocommit mode: every write opens its own BEGIN IMMEDIATE and `with connection:` commits or rolls back.
     try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, isolation_level=None)
+        connection = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode={mode}", uri=True, isolation_level=None, timeout=OPEN_LOCK_WAIT_SECONDS
+        )
     except sqlite3.Error as error:
         raise GalleryError(f"{path}: cannot open the gallery file ({error})") from error
     try:
@@ -237,5 +242,9 @@ def _connect(path: Path, create: bool) -> sqlite3.Connection:
         connection.execute("PRAGMA cache_size=-65536")
     except sqlite3.DatabaseError as error:
         connection.close()
+        if "locked" in str(error):
+            raise GalleryError(
+                f"{path}: the gallery file is locked by another process ({error}); stop that process or try again"
+            ) from error
         raise GalleryError(f"{path}: not a siamkit gallery file ({error})") from error
     return connection

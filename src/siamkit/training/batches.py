@@ -13,6 +13,9 @@ from dataclasses import dataclass
 import torch
 
 from siamkit.comparisons import Comparison
+from siamkit.data.class_expansion import original_class_name
+from siamkit.data.class_split import group_of
+from siamkit.data.image_folder import ImageDataset
 from siamkit.data.pairs_csv import PairDataset, TripletDataset
 from siamkit.data.sampler import ClassBalancedSampler
 from siamkit.errors import ConfigError
@@ -39,8 +42,21 @@ class Batch:
     targets: torch.Tensor | None = None
 
 
+def example_groups(data: object) -> torch.Tensor:
+    """The group (alphabet) index of every example of an image-folder data set, for grouped batches.
+
+    Rotated/reflected copies of a class (`data.class_expansion`) belong to the group of their original.
+    """
+    if not isinstance(data, ImageDataset):
+        raise ConfigError("training.groups_per_batch needs image folders grouped in subfolders (kind 'images')")
+    class_groups = [group_of(original_class_name(name)) for name in data.class_names]
+    group_index = {name: position for position, name in enumerate(sorted(set(class_groups)))}
+    per_class = torch.tensor([group_index[name] for name in class_groups], dtype=torch.long)
+    return per_class[data.labels.long()]
+
+
 class ClassBatches:
-    """P x K class-balanced batches with in-batch mining."""
+    """P x K class-balanced batches with in-batch mining (optionally P / G classes from each of G groups)."""
 
     def __init__(
         self,
@@ -50,12 +66,21 @@ class ClassBatches:
         mining: str,
         seed: int,
         context: DistributedContext,
+        groups: torch.Tensor | None = None,
+        groups_per_batch: int | None = None,
     ) -> None:
         self.labels = labels
         self.mining = mining
         self.context = context
         self.sampler = ClassBalancedSampler(
-            labels, classes_per_batch, samples_per_class, seed=seed, rank=context.rank, world_size=context.world_size
+            labels,
+            classes_per_batch,
+            samples_per_class,
+            seed=seed,
+            rank=context.rank,
+            world_size=context.world_size,
+            groups=groups,
+            groups_per_batch=groups_per_batch,
         )
 
     def __len__(self) -> int:

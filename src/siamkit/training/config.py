@@ -24,6 +24,9 @@ class TrainConfig:
         max_steps: Stop after this many optimiser steps, whatever `epochs` says.
         classes_per_batch: P in the P x K class-balanced batches (global, across all processes).
         samples_per_class: K in the P x K batches.
+        groups_per_batch: Draw the P classes of a batch from this many groups (image folders nested as
+            group/class, e.g. Omniglot alphabets; rotated copies join their original's group), P / G from
+            each, so negatives are mostly same-group look-alikes; must divide P. None: classes from anywhere.
         loss: Registered loss name (`contrastive`, `triplet`, `binary_cross_entropy`).
         loss_options: Keyword options of the loss (`margin`, ...).
         mining: How pairs/triplets are formed from a batch's embeddings (`all`, `hard`, `semi_hard`).
@@ -53,6 +56,7 @@ class TrainConfig:
     max_steps: int | None = None
     classes_per_batch: int = 16
     samples_per_class: int = 4
+    groups_per_batch: int | None = None
     loss: str = "contrastive"
     loss_options: dict[str, Any] = field(default_factory=dict)
     mining: str = "all"
@@ -89,6 +93,13 @@ class TrainConfig:
             )
         if self.epochs < 1 or self.classes_per_batch < 2 or self.samples_per_class < 1:
             raise ConfigError("epochs must be >= 1, classes_per_batch >= 2 and samples_per_class >= 1")
+        if self.groups_per_batch is not None and (
+            self.groups_per_batch < 1 or self.classes_per_batch % self.groups_per_batch
+        ):
+            raise ConfigError(
+                f"groups_per_batch must be at least 1 and divide classes_per_batch ({self.classes_per_batch}), "
+                f"got {self.groups_per_batch}"
+            )
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
         if isinstance(self.augmentation, dict):

@@ -17,9 +17,11 @@ import torch
 from siamkit.atomic import write_text_atomic
 from siamkit.comparisons import COMPARISONS, ComparisonConfig
 from siamkit.data.augmentation import AugmentationConfig
+from siamkit.data.class_expansion import expand_classes
 from siamkit.data.image_folder import ImageDataset, load_image_folder
 from siamkit.data.pairs_csv import PairDataset, TripletDataset, read_pairs_csv, read_triplets_csv
 from siamkit.data.preprocessing import PreprocessingConfig
+from siamkit.data.signature_folder import load_signature_folder
 from siamkit.data.vectors import VectorDataset, load_vectors
 from siamkit.encoders import ENCODERS, EncoderConfig
 from siamkit.errors import ConfigError
@@ -31,7 +33,7 @@ from siamkit.training.trainer import TrainResult, train
 
 logger = logging.getLogger(__name__)
 
-DataKind = Literal["images", "pairs", "triplets", "vectors"]
+DataKind = Literal["images", "pairs", "triplets", "vectors", "signatures"]
 
 
 @dataclass
@@ -40,10 +42,15 @@ class DataSpec:
 
     Attributes:
         train: An image folder or zip (`images`), a pair/triplet CSV, or a vector file.
-        kind: `images`, `pairs`, `triplets` or `vectors`.
+        kind: `images`, `pairs`, `triplets`, `vectors` or `signatures` (one folder per writer of `original_*`
+            and `forgeries_*` images; forgeries become hard negatives of their writer, see `load_signature_folder`).
         validation: A separate folder/file of held-out classes (optional).
         validation_classes: Otherwise, the share of training classes held out for validation (whole classes).
         labels: Labels file for `.npy` vectors.
+        held_out_groups: Groups (Omniglot alphabets) removed from the training images; unless `validation` names
+            other data, their images become the validation data.
+        class_transforms: Names from `siamkit.data.class_expansion.CLASS_TRANSFORMS` (include `identity`): each
+            training class gets transformed copies that count as new classes (rotated/reflected characters).
     """
 
     train: str
@@ -51,6 +58,8 @@ class DataSpec:
     validation: str | None = None
     validation_classes: float = 0.0
     labels: str | None = None
+    held_out_groups: list[str] = field(default_factory=list)
+    class_transforms: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -113,10 +122,24 @@ def load_training_data(
         return read_triplets_csv(spec.train, preprocessing), _load_labelled(spec.validation, spec, preprocessing)
     train_data = _load_labelled(spec.train, spec, preprocessing, show_progress)
     assert train_data is not None
+    held_out: ImageDataset | None = None
+    if spec.held_out_groups:
+        if spec.kind != "images" or not isinstance(train_data, ImageDataset):
+            raise ConfigError("data.held_out_groups needs image folders (kind 'images')")
+        train_data, held_out = train_data.split_by_class(list(spec.held_out_groups))
     if spec.validation:
         validation = _load_labelled(spec.validation, spec, preprocessing, show_progress)
+    elif held_out is not None:
+        validation = held_out
     elif spec.validation_classes > 0:
+        if spec.kind == "signatures":
+            raise ConfigError("data.validation_classes: signatures need a separate data.validation folder of writers")
         train_data, validation = train_data.split_by_class(spec.validation_classes, seed=0)
+    if spec.class_transforms:
+        # kind 'signatures' is excluded too: the transformed copies would lose which images are forgeries.
+        if spec.kind != "images" or not isinstance(train_data, ImageDataset):
+            raise ConfigError("data.class_transforms needs image folders (kind 'images')")
+        train_data = expand_classes(train_data, spec.class_transforms)
     return train_data, validation
 
 
@@ -127,6 +150,8 @@ def _load_labelled(
         return None
     if spec.kind == "vectors":
         return load_vectors(path, labels_path=spec.labels)
+    if spec.kind == "signatures":
+        return load_signature_folder(path, preprocessing, show_progress=show_progress)
     return load_image_folder(path, preprocessing, show_progress=show_progress)
 
 

@@ -27,17 +27,19 @@ from siamkit.data.augmentation import random_affine
 from siamkit.data.image_folder import ImageDataset
 from siamkit.data.pairs_csv import PairDataset, TripletDataset
 from siamkit.data.preprocessing import PreprocessingConfig
+from siamkit.data.signature_folder import SignatureDataset
 from siamkit.data.vectors import VectorDataset
 from siamkit.losses import SiameseLoss, create_loss
 from siamkit.mining import check_objective
 from siamkit.model import SiameseModel
 from siamkit.network import SiameseNetwork
-from siamkit.training.batches import Batch, BatchSource, ClassBatches, PairBatches, TripletBatches
+from siamkit.training.batches import Batch, BatchSource, ClassBatches, PairBatches, TripletBatches, example_groups
 from siamkit.training.checkpoint import LoopState, load_checkpoint, save_checkpoint
 from siamkit.training.config import EARLY_STOPPING_METRICS, TrainConfig
 from siamkit.training.distributed import DistributedContext, broadcast_flag, start_distributed, stop_distributed
 from siamkit.training.metrics_log import MetricsLog
 from siamkit.training.progress import TrainingProgress
+from siamkit.training.signature_batches import SignatureBatches
 from siamkit.training.validation import validate
 
 logger = logging.getLogger(__name__)
@@ -110,15 +112,30 @@ def schedule_factor(config: TrainConfig, total_steps: int) -> Callable[[int], fl
     return factor
 
 
-def make_batch_source(data: TrainingData, config: TrainConfig, context: DistributedContext) -> BatchSource:
-    """Class batches for labelled data sets, pair/triplet batches for explicit lists."""
+def make_batch_source(
+    data: TrainingData, config: TrainConfig, context: DistributedContext
+) -> BatchSource | SignatureBatches:
+    """Class batches for labelled data sets, pair/triplet batches for explicit lists, writer batches with
+    skilled forgeries for signatures."""
     batch_size = config.classes_per_batch * config.samples_per_class
+    if isinstance(data, SignatureDataset):
+        return SignatureBatches(
+            data, config.classes_per_batch, config.samples_per_class, config.mining, config.seed, context
+        )
     if isinstance(data, PairDataset):
         return PairBatches(data, batch_size, config.seed, context)
     if isinstance(data, TripletDataset):
         return TripletBatches(data, batch_size, config.seed, context)
+    groups = example_groups(data) if config.groups_per_batch is not None else None
     return ClassBatches(
-        data.labels, config.classes_per_batch, config.samples_per_class, config.mining, config.seed, context
+        data.labels,
+        config.classes_per_batch,
+        config.samples_per_class,
+        config.mining,
+        config.seed,
+        context,
+        groups=groups,
+        groups_per_batch=config.groups_per_batch,
     )
 
 
@@ -325,7 +342,7 @@ def training_step(
     embedder: nn.Module,
     network: SiameseNetwork,
     batch: Batch,
-    batches: BatchSource,
+    batches: BatchSource | SignatureBatches,
     loss_function: SiameseLoss,
     optimizer: torch.optim.Optimizer,
     inputs: torch.Tensor,
