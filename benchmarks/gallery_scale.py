@@ -40,7 +40,7 @@ import numpy as np
 from siamkit.comparisons import ComparisonConfig
 from siamkit.data.preprocessing import PreprocessingConfig
 from siamkit.encoders import EncoderConfig
-from siamkit.gallery import Gallery
+from siamkit.gallery import Gallery, storage
 from siamkit.gallery.search_config import SearchConfig
 from siamkit.model import SiameseModel
 from siamkit.network import SiameseConfig, SiameseNetwork
@@ -64,6 +64,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=None, help="JSON results file")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="small smoke run: 20,000 references, 200 queries")
+    parser.add_argument(
+        "--enrolment-page-sizes",
+        default=None,
+        help="only measure enrolment, once per SQLite page size given (e.g. 4096,16384), alternating twice",
+    )
     arguments = parser.parse_args(argv)
     # Explicit sizes win; otherwise the full run's sizes, or the quick run's.
     defaults = (20_000, 200, 50) if arguments.quick else (1_000_000, 1000, 100)
@@ -138,6 +143,32 @@ def file_bytes(path: Path) -> int:
     return sum(candidate.stat().st_size for candidate in path.parent.glob(path.name + "*"))
 
 
+def compare_page_sizes(
+    model: SiameseModel, references: np.ndarray, batch: int, sizes: list[int], directory: Path
+) -> dict[str, Any]:
+    """Enrolment rate per SQLite page size, each measured twice in the order A B B A so drifts cancel."""
+    rates: dict[int, list[float]] = {size: [] for size in sizes}
+    default_size = storage.PAGE_SIZE_BYTES
+    try:
+        for size in [*sizes, *reversed(sizes)]:
+            storage.PAGE_SIZE_BYTES = size  # read when a gallery file is created
+            path = directory / f"page-{size}-{len(rates[size])}.gallery"
+            with Gallery.create(path, model) as gallery:
+                seconds = enrol(gallery, references, batch)
+            path.unlink()
+            rates[size].append(len(references) / seconds)
+            print(f"page size {size}: {len(references) / seconds:,.0f} references/s", file=sys.stderr)
+    finally:
+        storage.PAGE_SIZE_BYTES = default_size
+    summary = {
+        str(size): {"references_per_second": float(np.mean(values)), "runs": values} for size, values in rates.items()
+    }
+    base = summary[str(sizes[0])]["references_per_second"]
+    for size in sizes:
+        summary[str(size)]["ratio_to_first"] = summary[str(size)]["references_per_second"] / base
+    return summary
+
+
 def run(arguments: argparse.Namespace, directory: Path) -> dict[str, Any]:
     count, dim = arguments.count, arguments.dim
     ef_values = [int(value) for value in arguments.ef_search.split(",") if value.strip()]
@@ -149,6 +180,10 @@ def run(arguments: argparse.Namespace, directory: Path) -> dict[str, Any]:
     }
     references, queries, sources = synthetic_gallery(count, dim, arguments.queries, arguments.seed)
     model = embedding_model(dim)
+    if arguments.enrolment_page_sizes:
+        sizes = [int(size) for size in arguments.enrolment_page_sizes.split(",")]
+        results["enrolment_by_page_size"] = compare_page_sizes(model, references, arguments.batch, sizes, directory)
+        return results
     path = directory / "scale.gallery"
 
     before = resident_bytes()

@@ -60,3 +60,16 @@ def test_small_run_reports_every_measurement(gallery_scale: ModuleType, tmp_path
 def test_rejects_a_too_small_gallery(gallery_scale: ModuleType) -> None:
     with pytest.raises(SystemExit):
         gallery_scale.main(["--count", "10"])
+
+
+def test_page_size_comparison_restores_the_default(gallery_scale: ModuleType, tmp_path: Path) -> None:
+    from siamkit.gallery import storage
+
+    default_size = storage.PAGE_SIZE_BYTES
+    results = gallery_scale.main(["--quick", "--count", "2000", "--enrolment-page-sizes", "4096,16384"])
+    by_size = results["enrolment_by_page_size"]
+    assert set(by_size) == {"4096", "16384"} and by_size["4096"]["ratio_to_first"] == 1.0
+    for row in by_size.values():
+        assert len(row["runs"]) == 2 and all(_positive_finite(rate) for rate in row["runs"])
+    restored_size = storage.PAGE_SIZE_BYTES
+    assert "hnsw" not in results and restored_size == default_size

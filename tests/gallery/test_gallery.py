@@ -155,6 +155,19 @@ def test_remove_list_metadata_and_reopen_persist(tmp_path: Path) -> None:
         assert reopened.identify(square(4), top_k=5).candidates[0] == ("alice", pytest.approx(4 / 255, abs=1e-5))
 
 
+def test_new_galleries_use_large_pages_in_wal_mode(tmp_path: Path) -> None:
+    from siamkit.gallery.storage import PAGE_SIZE_BYTES
+
+    path = tmp_path / "g.sqlite"
+    with Gallery.create(path, identity_model()) as gallery:
+        gallery.enrol("alice", square(0))
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE_BYTES == 16384
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with Gallery.open(path, identity_model()) as reopened:
+        assert reopened.identities() == ["alice"]
+
+
 def test_another_writer_is_noticed(tmp_path: Path) -> None:
     path = tmp_path / "g.sqlite"
     with Gallery.create(path, identity_model()) as first, Gallery.open(path, identity_model()) as second:

@@ -219,41 +219,46 @@ class Gallery:
         Returns:
             The number of references added.
         """
-        checked = []
+        dim = self.settings.embedding_dim
+        identities: list[tuple[str, Mapping[str, str] | None]] = []
         owners: list[str] = []  # the identity of each reference, in order
+        blocks: list[np.ndarray] = []
         for identity, embeddings, metadata in enrolments:
             if not isinstance(identity, str) or not identity.strip():
                 raise GalleryError(f"identity must be a non-empty string, got {identity!r}")
-            _check_metadata(metadata)
+            if metadata:
+                _check_metadata(metadata)
             if isinstance(embeddings, np.ndarray) and embeddings.dtype == np.float32 and embeddings.ndim == 2:
-                vectors = embeddings  # the common bulk case; shape and layout are checked below, once
+                vectors = embeddings  # the common bulk case: no conversion
             else:
                 vectors = self._embeddings_of(None, embeddings, branch=0, check_finite=False)
-            if vectors.shape[0] == 0:
+            count, length = vectors.shape
+            if count == 0:
                 raise GalleryError(f"no references given for identity {identity!r}")
-            checked.append((identity, vectors, metadata))
-            owners += [identity] * vectors.shape[0]
-        if not checked:
-            return 0
-        # One shape check, one finiteness check and one index add for the whole batch (faiss builds HNSW graphs
-        # in parallel only within one call).
-        dim = self.settings.embedding_dim
-        for identity, vectors, _ in checked:
-            if vectors.shape[1] != dim:
+            if length != dim:
                 raise GalleryError(
                     f"embeddings for identity {identity!r} must have shape (N, {dim}), got {tuple(vectors.shape)}"
                 )
-        all_vectors = checked[0][1] if len(checked) == 1 else np.concatenate([vectors for _, vectors, _ in checked])
-        all_vectors = np.ascontiguousarray(all_vectors)
+            identities.append((identity, metadata))
+            blocks.append(vectors)
+            if count == 1:
+                owners.append(identity)
+            else:
+                owners += [identity] * count
+        if not identities:
+            return 0
+        # One finiteness check, one SQLite transaction and one index add for the whole batch (faiss builds HNSW
+        # graphs in parallel only within one call).
+        all_vectors = np.ascontiguousarray(blocks[0] if len(blocks) == 1 else np.concatenate(blocks))
         if not np.isfinite(all_vectors).all():
             bad = owners[int(np.flatnonzero(~np.isfinite(all_vectors).all(axis=1))[0])]
             raise GalleryError(f"embeddings for identity {bad!r} contain NaN or infinite values")
         self._refresh_if_changed_elsewhere()
-        ids = self.storage.add_many(checked)
+        ids = self.storage.add_many(identities, owners, all_vectors)
         self._data_version = self.storage.data_version()
         self._reference_identities.update(zip(ids, owners, strict=True))
         self.index.add(np.asarray(ids, dtype=np.int64), all_vectors)
-        logger.debug("enrolled %d references for %d identities", len(ids), len(checked))
+        logger.debug("enrolled %d references for %d identities", len(ids), len(identities))
         return len(ids)
 
     def export(self, path: str | Path) -> None:
