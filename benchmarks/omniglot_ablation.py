@@ -71,6 +71,7 @@ VARIANTS: dict[str, tuple[str, Callable[[TrainingRecipe], None] | None, str]] = 
     "contrastive_all_pairs": ("omniglot-best", _contrastive, "contrastive loss on all pairs, not batch-hard triplets"),
     "grouped_2": ("omniglot-best", _grouped(2), "batches of 16 classes from each of 2 alphabets"),
     "grouped_4": ("omniglot-best", _grouped(4), "batches of 8 classes from each of 4 alphabets"),
+    "grouped_8": ("omniglot-best", _grouped(8), "batches of 4 classes from each of 8 alphabets"),
     "no_class_expansion_grouped_4": (
         "omniglot-best",
         _grouped(4, rotations=False),
