@@ -22,6 +22,7 @@ import torch
 
 from siamkit.evaluation.verification import rates_at_threshold
 from verification_folds import (
+    add_run_arguments,
     extract_classes,
     machine,
     parse_ranges,
@@ -43,11 +44,7 @@ def main() -> None:
     parser.add_argument("--preset", default="faces")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--folds-to-run", default=None, help="e.g. 0 or 0-2 (default: all).")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], help="section.key=JSON override.")
-    parser.add_argument("--output", type=Path, default=Path("runs/faces_kfold"))
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--json-out", type=Path, default=None)
-    parser.add_argument("--scores-out", type=Path, default=None, help="Held-out similarities/labels (.npz).")
+    add_run_arguments(parser, default_output=Path("runs/faces_kfold"))
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     torch.set_num_threads(arguments.threads)

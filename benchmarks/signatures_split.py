@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from verification_folds import (
+    add_run_arguments,
     extract_classes,
     machine,
     parse_ranges,
@@ -39,11 +40,7 @@ def main() -> None:
     parser.add_argument("--preset", default="signatures")
     parser.add_argument("--train-writers", default="1-35")
     parser.add_argument("--test-writers", default="36-45")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], help="section.key=JSON override.")
-    parser.add_argument("--output", type=Path, default=Path("runs/signatures_split"))
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--json-out", type=Path, default=None)
-    parser.add_argument("--scores-out", type=Path, default=None, help="Held-out similarities/labels (.npz).")
+    add_run_arguments(parser, default_output=Path("runs/signatures_split"))
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     torch.set_num_threads(arguments.threads)

@@ -7,6 +7,7 @@ the test folder is scored with `siamkit evaluate`'s `evaluate_folder`.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -28,6 +29,15 @@ from siamkit.evaluation.verification import rates_at_threshold
 from siamkit.model import SiameseModel
 from siamkit.training.presets import preset_path
 from siamkit.training.recipe import TrainingRecipe, run_recipe
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, default_output: Path) -> None:
+    """The options every train-and-evaluate benchmark here shares: overrides, run folder, threads, outputs."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="section.key=JSON override.")
+    parser.add_argument("--output", type=Path, default=default_output)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json-out", type=Path, default=None)
+    parser.add_argument("--scores-out", type=Path, default=None, help="Held-out similarities/labels (.npz).")
 
 
 def parse_ranges(text: str) -> list[int]:

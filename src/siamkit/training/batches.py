@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
@@ -55,8 +56,22 @@ def example_groups(data: object) -> torch.Tensor:
     return per_class[data.labels.long()]
 
 
+class IndexSampler(Protocol):
+    """What a class batch source draws from: per-epoch lists of example indices, one list per batch."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[list[int]]: ...
+
+    def set_epoch(self, epoch: int) -> None: ...
+
+
 class ClassBatches:
-    """P x K class-balanced batches with in-batch mining (optionally P / G classes from each of G groups)."""
+    """P x K class-balanced batches with in-batch mining (optionally P / G classes from each of G groups).
+
+    Subclasses with another sampling scheme pass their own `sampler` (anything with `__len__`, `__iter__` of
+    index lists and `set_epoch`) and override `loss`; iteration and labelling stay shared.
+    """
 
     def __init__(
         self,
@@ -68,11 +83,12 @@ class ClassBatches:
         context: DistributedContext,
         groups: torch.Tensor | None = None,
         groups_per_batch: int | None = None,
+        sampler: IndexSampler | None = None,
     ) -> None:
         self.labels = labels
         self.mining = mining
         self.context = context
-        self.sampler = ClassBalancedSampler(
+        self.sampler: IndexSampler = sampler or ClassBalancedSampler(
             labels,
             classes_per_batch,
             samples_per_class,

@@ -7,8 +7,6 @@ genuine pairs of a writer are "same", that writer's forgeries are its negatives,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import torch
 
 from siamkit.comparisons import Comparison
@@ -16,12 +14,15 @@ from siamkit.data.signature_folder import SignatureDataset
 from siamkit.data.signature_sampler import WriterBatchSampler
 from siamkit.losses import SiameseLoss
 from siamkit.mining.signature_pairs import signature_in_batch_loss
-from siamkit.training.batches import Batch
+from siamkit.training.batches import Batch, ClassBatches
 from siamkit.training.distributed import DistributedContext, gather_across_processes
 
 
-class SignatureBatches:
-    """P writers x (K genuine + K forgeries) batches, with the signature pair rules in the loss."""
+class SignatureBatches(ClassBatches):
+    """P writers x (K genuine + K forgeries) batches, with the signature pair rules in the loss.
+
+    Batches are labelled by writer (`Batch.labels`); which rows are genuine is looked up in the loss.
+    """
 
     def __init__(
         self,
@@ -32,11 +33,7 @@ class SignatureBatches:
         seed: int,
         context: DistributedContext,
     ) -> None:
-        self.writers = data.writers
-        self.genuine = data.genuine
-        self.mining = mining
-        self.context = context
-        self.sampler = WriterBatchSampler(
+        sampler = WriterBatchSampler(
             data.writers,
             data.genuine,
             writers_per_batch,
@@ -46,17 +43,8 @@ class SignatureBatches:
             rank=context.rank,
             world_size=context.world_size,
         )
-
-    def __len__(self) -> int:
-        return len(self.sampler)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.sampler.set_epoch(epoch)
-
-    def __iter__(self) -> Iterator[Batch]:
-        for indices in self.sampler:
-            index_tensor = torch.as_tensor(indices, dtype=torch.long)
-            yield Batch(input_indices=index_tensor, labels=self.writers[index_tensor])
+        super().__init__(data.writers, writers_per_batch, signatures_per_writer, mining, seed, context, sampler=sampler)
+        self.genuine = data.genuine
 
     def loss(self, embeddings: torch.Tensor, batch: Batch, comparison: Comparison, loss: SiameseLoss) -> torch.Tensor:
         assert batch.labels is not None

@@ -112,9 +112,7 @@ def schedule_factor(config: TrainConfig, total_steps: int) -> Callable[[int], fl
     return factor
 
 
-def make_batch_source(
-    data: TrainingData, config: TrainConfig, context: DistributedContext
-) -> BatchSource | SignatureBatches:
+def make_batch_source(data: TrainingData, config: TrainConfig, context: DistributedContext) -> BatchSource:
     """Class batches for labelled data sets, pair/triplet batches for explicit lists, writer batches with
     skilled forgeries for signatures."""
     batch_size = config.classes_per_batch * config.samples_per_class
@@ -342,7 +340,7 @@ def training_step(
     embedder: nn.Module,
     network: SiameseNetwork,
     batch: Batch,
-    batches: BatchSource | SignatureBatches,
+    batches: BatchSource,
     loss_function: SiameseLoss,
     optimizer: torch.optim.Optimizer,
     inputs: torch.Tensor,
