@@ -4,6 +4,7 @@ Run from the repository root with the project's virtual environment active:
 
     python benchmarks/gallery_scale.py --output benchmarks/results/gallery_scale.json   # 1,000,000 references
     python benchmarks/gallery_scale.py --quick                                          # smoke run, seconds
+    python benchmarks/gallery_scale.py --enrolment-schemas    # enrolment only: schema 1 (kept here) vs current
 
 The synthetic gallery imitates face-style embeddings: `--count` identities with one 128-d reference each,
 drawn around `count / 100` cluster centres (people who look alike), and queries that are noisy re-captures
@@ -30,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,8 @@ import numpy as np
 from siamkit.comparisons import ComparisonConfig
 from siamkit.data.preprocessing import PreprocessingConfig
 from siamkit.encoders import EncoderConfig
-from siamkit.gallery import Gallery, storage
+from siamkit.gallery import Gallery, GalleryError, storage
+from siamkit.gallery.migration import SCHEMA_1
 from siamkit.gallery.search_config import SearchConfig
 from siamkit.model import SiameseModel
 from siamkit.network import SiameseConfig, SiameseNetwork
@@ -68,6 +71,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "--enrolment-page-sizes",
         default=None,
         help="only measure enrolment, once per SQLite page size given (e.g. 4096,16384), alternating twice",
+    )
+    parser.add_argument(
+        "--enrolment-schemas",
+        action="store_true",
+        help="only measure enrolment: gallery schema 1's storage (kept here as the baseline) against the current "
+        "schema, alternating A B B A",
     )
     arguments = parser.parse_args(argv)
     # Explicit sizes win; otherwise the full run's sizes, or the quick run's.
@@ -169,6 +178,105 @@ def compare_page_sizes(
     return summary
 
 
+class SchemaOneStorage(storage.GalleryStorage):
+    """The enrolment path of gallery schema 1 (siamkit before schema 2), kept only as this benchmark's baseline.
+
+    Names are the references' foreign key (two text indexes), reference ids come from AUTOINCREMENT, foreign keys
+    are enforced, and both inserts are `executemany`, exactly as schema 1's storage wrote them.
+    """
+
+    SCHEMA = SCHEMA_1
+
+    @classmethod
+    def create_schema_1(cls, path: Path, settings: storage.GallerySettings) -> SchemaOneStorage:
+        # The same connection settings as current galleries (page size, WAL, synchronous=FULL, cache), plus
+        # schema 1's enforced foreign keys.
+        connection = storage._connect(path, create=True)
+        connection.execute("PRAGMA foreign_keys=ON")
+        connection.executescript("BEGIN;" + cls.SCHEMA + "COMMIT;")
+        rows = {
+            "schema_version": str(settings.schema_version),
+            "fingerprint": settings.fingerprint,
+            "embedding_dim": str(settings.embedding_dim),
+            "comparison": settings.comparison,
+            **settings.search.to_settings(),
+        }
+        with connection:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.executemany("INSERT INTO gallery_settings (key, value) VALUES (?, ?)", rows.items())
+        return cls(path, connection)
+
+    def add_many(
+        self, identities: Sequence[tuple[str, Mapping[str, str] | None]], owners: Sequence[str], vectors: np.ndarray
+    ) -> list[int]:
+        identity_rows = [
+            (identity, json.dumps(dict(metadata), sort_keys=True) if metadata else "{}")
+            for identity, metadata in identities
+        ]
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        data, row_bytes = vectors.tobytes(), vectors.shape[1] * vectors.itemsize
+        starts = range(0, len(data), row_bytes)
+        reference_rows = zip(owners, (data[start : start + row_bytes] for start in starts), strict=True)
+        with self.connection:
+            self.connection.execute("BEGIN IMMEDIATE")
+            self.connection.executemany(
+                "INSERT INTO identities (name, metadata) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET metadata = json_patch(identities.metadata, excluded.metadata)",
+                identity_rows,
+            )
+            first = self._last_reference_id() + 1
+            self.connection.executemany(
+                "INSERT INTO reference_embeddings (identity, embedding) VALUES (?, ?)", reference_rows
+            )
+            last = self._last_reference_id()
+            if last - first + 1 != len(owners):
+                raise GalleryError(f"{self.path}: reference ids were not allocated consecutively; nothing was added")
+        return list(range(first, last + 1))
+
+    def _last_reference_id(self) -> int:
+        row = self.connection.execute("SELECT seq FROM sqlite_sequence WHERE name = 'reference_embeddings'").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def all_references(self, embedding_dim: int) -> tuple[np.ndarray, list[str], np.ndarray]:
+        # Only called on an empty gallery here (the index is built from the file when the gallery is made).
+        assert self.reference_count() == 0
+        return np.zeros(0, dtype=np.int64), [], np.zeros((0, embedding_dim), dtype=np.float32)
+
+
+def schema_1_gallery(path: Path, model: SiameseModel) -> Gallery:
+    """An empty gallery whose storage is schema 1's, searched with the current index code."""
+    config = model.network.config
+    assert config is not None
+    settings = storage.GallerySettings(
+        schema_version=1,
+        fingerprint=model.fingerprint,
+        embedding_dim=int(config.encoder.embedding_dim),
+        comparison=config.comparison.name,
+    )
+    return Gallery(SchemaOneStorage.create_schema_1(path, settings), settings, model)
+
+
+def compare_schemas(model: SiameseModel, references: np.ndarray, batch: int, directory: Path) -> dict[str, Any]:
+    """Enrolment rate with schema 1's storage and the current one, each twice in the order A B B A."""
+    rates: dict[str, list[float]] = {"1": [], str(storage.SCHEMA_VERSION): []}
+    for schema in [*rates, *reversed(rates)]:
+        path = directory / f"schema-{schema}-{len(rates[schema])}.gallery"
+        make = schema_1_gallery if schema == "1" else Gallery.create
+        with make(path, model) as gallery:
+            seconds = enrol(gallery, references, batch)
+            assert gallery.reference_count() == len(references)
+        for leftover in directory.glob(path.name + "*"):
+            leftover.unlink()
+        rates[schema].append(len(references) / seconds)
+        print(f"schema {schema}: {len(references) / seconds:,.0f} references/s", file=sys.stderr)
+    summary = {
+        schema: {"references_per_second": float(np.mean(values)), "runs": values} for schema, values in rates.items()
+    }
+    for row in summary.values():
+        row["ratio_to_schema_1"] = row["references_per_second"] / summary["1"]["references_per_second"]
+    return summary
+
+
 def run(arguments: argparse.Namespace, directory: Path) -> dict[str, Any]:
     count, dim = arguments.count, arguments.dim
     ef_values = [int(value) for value in arguments.ef_search.split(",") if value.strip()]
@@ -183,6 +291,9 @@ def run(arguments: argparse.Namespace, directory: Path) -> dict[str, Any]:
     if arguments.enrolment_page_sizes:
         sizes = [int(size) for size in arguments.enrolment_page_sizes.split(",")]
         results["enrolment_by_page_size"] = compare_page_sizes(model, references, arguments.batch, sizes, directory)
+        return results
+    if arguments.enrolment_schemas:
+        results["enrolment_by_schema"] = compare_schemas(model, references, arguments.batch, directory)
         return results
     path = directory / "scale.gallery"
 

@@ -33,7 +33,8 @@ from siamkit.evaluation.run_generator import make_one_shot_runs
 from siamkit.model import SiameseModel
 from siamkit.training.memory import keep_freed_memory_in_heap
 from siamkit.training.presets import load_preset
-from siamkit.training.recipe import run_recipe
+from siamkit.training.recipe import TrainingRecipe, run_recipe
+from verification_folds import apply_overrides
 
 DEFAULT_RUNS = Path("/tmp/siamkit-omniglot-validation-runs")
 
@@ -76,12 +77,17 @@ def main() -> None:
         "--groups-per-batch", type=int, default=None, help="Override training.groups_per_batch (0: not grouped)."
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: leaves a core to others).")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="section.key=JSON override of the preset."
+    )
     parser.add_argument("--evaluate-only", type=Path, default=None, help="Only score this bundle on the runs.")
     arguments = parser.parse_args()
 
     torch.set_num_threads(arguments.threads)
     keep_freed_memory_in_heap()
     recipe = load_preset(arguments.preset, data=arguments.data, output=arguments.output)
+    if arguments.overrides:
+        recipe = TrainingRecipe.from_dict(apply_overrides(recipe.to_dict(), arguments.overrides))
     ensure_runs(arguments.runs, recipe.data.train, list(recipe.data.held_out_groups))
     if arguments.evaluate_only is not None:
         result = evaluate_one_shot_runs(SiameseModel.load(arguments.evaluate_only), arguments.runs)
@@ -133,9 +139,15 @@ def main() -> None:
         "date": datetime.date.today().isoformat(),
         "preset": arguments.preset,
         "command": " ".join(["python", *sys.argv]),
-        "machine": {"cpu": cpu_name(), "torch": torch.__version__, "threads": arguments.threads},
+        "machine": {
+            "cpu": cpu_name(),
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            "torch": torch.__version__,
+            "threads": arguments.threads,
+        },
         "validation_alphabets": list(recipe.data.held_out_groups),
         "runs": "20 within-alphabet 20-way runs, make-runs seed 0",
+        "overrides": arguments.overrides,
         "max_steps": recipe.training.max_steps,
         "groups_per_batch": recipe.training.groups_per_batch,
         "steps": trained.steps,

@@ -67,6 +67,12 @@ def preset_recipe(name: str, train: Path, output: Path, overrides: Sequence[str]
     data["data"]["train"] = str(train)
     data["training"]["output_dir"] = str(output)
     data["training"]["show_progress"] = False
+    return TrainingRecipe.from_dict(apply_overrides(data, overrides))
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Sets each `section.key=JSON` (e.g. `training.device="cuda"`, `network.encoder.options={"width": 128}`)
+    in a recipe's dictionary, in place; returns it."""
     for override in overrides:
         key, _, value = override.partition("=")
         *parents, leaf = key.split(".")
@@ -74,7 +80,7 @@ def preset_recipe(name: str, train: Path, output: Path, overrides: Sequence[str]
         for parent in parents:
             node = node.setdefault(parent, {})
         node[leaf] = json.loads(value)
-    return TrainingRecipe.from_dict(data)
+    return data
 
 
 def held_out_similarities(model: SiameseModel, test: Path, protocol: str) -> tuple[np.ndarray, np.ndarray]:
@@ -162,6 +168,7 @@ def machine() -> dict[str, Any]:
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),

@@ -121,7 +121,12 @@ def train(
     early_stopping_metric: Annotated[str, typer.Option(help="eer, auc or one_shot_accuracy.")] = "eer",
     patience: Annotated[int | None, typer.Option(help="Validations without improvement before stopping.")] = 5,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
+    device: Annotated[
+        str | None, typer.Option(help="auto, cpu, cuda, cuda:1, ... (default: auto, or the preset's/config's).")
+    ] = None,
+    time_budget_minutes: Annotated[
+        float | None, typer.Option(help="Stop after this many minutes; the learning rate anneals to fit.")
+    ] = None,
     checkpoint_every_steps: Annotated[int | None, typer.Option(help="Also checkpoint every N steps.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUTPUT/checkpoint if present.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
@@ -152,9 +157,15 @@ def train(
             classes_per_batch=classes_per_batch, samples_per_class=samples_per_class, learning_rate=learning_rate,
             weight_decay=weight_decay, optimizer=optimizer, schedule=schedule, warmup_steps=warmup_steps,
             augment=augment, early_stopping_metric=early_stopping_metric, patience=patience, seed=seed,
-            device=device, checkpoint_every_steps=checkpoint_every_steps,
+            device=device or "auto", checkpoint_every_steps=checkpoint_every_steps,
         )  # fmt: skip
     recipe.training.show_progress = progress
+    if device is not None:
+        recipe.training.device = device
+    if time_budget_minutes is not None:
+        if time_budget_minutes <= 0:
+            raise ConfigError(f"--time-budget-minutes must be positive, got {time_budget_minutes}")
+        recipe.training.time_budget_minutes = time_budget_minutes
     result = run_recipe(recipe, resume=resume)
     if result.bundle_path is not None:
         summary = f"trained {result.steps} steps in {result.seconds:.1f} s ({result.images_per_second:,.0f} images/s)"

@@ -73,3 +73,12 @@ def test_page_size_comparison_restores_the_default(gallery_scale: ModuleType, tm
         assert len(row["runs"]) == 2 and all(_positive_finite(rate) for rate in row["runs"])
     restored_size = storage.PAGE_SIZE_BYTES
     assert "hnsw" not in results and restored_size == default_size
+
+
+def test_schema_comparison_enrols_through_both_schemas(gallery_scale: ModuleType, tmp_path: Path) -> None:
+    results = gallery_scale.main(["--quick", "--count", "2000", "--enrolment-schemas", "--directory", str(tmp_path)])
+    by_schema = results["enrolment_by_schema"]
+    assert set(by_schema) == {"1", "2"} and by_schema["1"]["ratio_to_schema_1"] == 1.0
+    for row in by_schema.values():
+        assert len(row["runs"]) == 2 and all(_positive_finite(rate) for rate in row["runs"])
+    assert "enrolment" not in results and list(tmp_path.iterdir()) == []  # every gallery file was removed

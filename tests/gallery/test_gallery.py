@@ -16,23 +16,18 @@ from siamkit.comparisons import ComparisonConfig
 from siamkit.data.preprocessing import PreprocessingConfig
 from siamkit.encoders import EncoderConfig
 from siamkit.errors import ConfigError, DataError
-from siamkit.gallery import SCHEMA_VERSION, Gallery, GalleryError
+from siamkit.gallery import SCHEMA_VERSION, Gallery, GalleryError, SearchConfig
 from siamkit.model import SiameseModel
 from siamkit.network import SiameseConfig, SiameseNetwork
+
+from .flattening_model import flattening_model
 
 DIM = 16
 
 
 def identity_model(comparison: str = "euclidean", threshold: float | None = 1.0, scale: float = 1.0) -> SiameseModel:
     """A model whose encoder flattens 4x4 images (times `scale`), so every score can be computed by hand."""
-    config = SiameseConfig(EncoderConfig("mlp", (1, 4, 4), DIM, {"hidden_dims": []}), ComparisonConfig(comparison))
-    network = SiameseNetwork.from_config(config)
-    linear = network.encoder.get_submodule("1")
-    assert isinstance(linear, torch.nn.Linear)
-    with torch.no_grad():
-        linear.weight.copy_(torch.eye(DIM) * scale)
-        linear.bias.zero_()
-    return SiameseModel(network, PreprocessingConfig(image_size=(4, 4)), threshold=threshold)
+    return flattening_model(4, 4, comparison, threshold, scale)
 
 
 def square(value: int) -> np.ndarray:
@@ -166,6 +161,22 @@ def test_new_galleries_use_large_pages_in_wal_mode(tmp_path: Path) -> None:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     with Gallery.open(path, identity_model()) as reopened:
         assert reopened.identities() == ["alice"]
+
+
+@pytest.mark.parametrize("mode", ["exact", "hnsw"])
+def test_references_removed_last_do_not_hide_later_enrolments(tmp_path: Path, mode: str) -> None:
+    # HNSW filters removed ids out of its results until a rebuild: a reused id would hide the new reference.
+    with Gallery.create(tmp_path / "g.sqlite", identity_model(), search=SearchConfig(mode=mode)) as gallery:
+        gallery.enrol("alice", square(0))
+        gallery.enrol("bob", [square(200), square(210)])
+        gallery.remove("bob")
+        gallery.enrol("carol", square(200))
+        assert gallery.storage.reference_ids("carol") == [4]
+        assert gallery.identify(square(200), top_k=2).candidates == [
+            ("carol", pytest.approx(0.0, abs=1e-5)),
+            ("alice", pytest.approx(3.137, abs=1e-3)),
+        ]
+        assert len(gallery.index) == gallery.reference_count() == 2
 
 
 def test_another_writer_is_noticed(tmp_path: Path) -> None:

@@ -9,29 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-from siamkit.comparisons import ComparisonConfig
-from siamkit.data.preprocessing import PreprocessingConfig
-from siamkit.encoders import EncoderConfig
 from siamkit.errors import ConfigError
 from siamkit.gallery import Gallery, GalleryError
 from siamkit.gallery.index import ReferenceIndex
 from siamkit.gallery.search_config import SearchConfig
 from siamkit.model import SiameseModel
-from siamkit.network import SiameseConfig, SiameseNetwork
+
+from .flattening_model import flattening_model
 
 DIM = 16
 
 
 def flatten_model(comparison: str) -> SiameseModel:
     """A model whose embeddings are its flattened 4x4 inputs, so scores are plain distances."""
-    config = SiameseConfig(EncoderConfig("mlp", (1, 4, 4), DIM, {"hidden_dims": []}), ComparisonConfig(comparison))
-    network = SiameseNetwork.from_config(config)
-    linear = network.encoder.get_submodule("1")
-    assert isinstance(linear, torch.nn.Linear)
-    with torch.no_grad():
-        linear.weight.copy_(torch.eye(DIM))
-        linear.bias.zero_()
-    return SiameseModel(network, PreprocessingConfig(image_size=(4, 4)), threshold=1.0)
+    return flattening_model(4, 4, comparison)
 
 
 def clustered(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

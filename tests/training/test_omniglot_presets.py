@@ -54,7 +54,7 @@ def test_unknown_held_out_group_or_transform_is_a_config_error(tmp_path: Path) -
         load_training_data(DataSpec(train=str(data), class_transforms=["shear"]), PreprocessingConfig())
 
 
-@pytest.mark.parametrize("name", ["omniglot-best", "omniglot-koch"])
+@pytest.mark.parametrize("name", ["omniglot-best", "omniglot-cpu", "omniglot-koch"])
 def test_presets_hold_out_the_validation_alphabets_and_survive_json(name: str) -> None:
     assert name in preset_names()
     recipe = load_preset(name)
@@ -72,7 +72,7 @@ def test_koch_preset_is_kochs_regime() -> None:
     assert recipe.training.loss == "binary_cross_entropy" and not recipe.data.class_transforms
 
 
-@pytest.mark.parametrize("name", ["omniglot-best", "omniglot-koch"])
+@pytest.mark.parametrize("name", ["omniglot-best", "omniglot-cpu", "omniglot-koch"])
 def test_presets_train_on_omniglot_layout(name: str, tmp_path: Path) -> None:
     data = write_alphabets(tmp_path / "background", [*VALIDATION_ALPHABETS, "Latin", "Greek"])
     recipe = load_preset(name, data=str(data), output=tmp_path / "run")

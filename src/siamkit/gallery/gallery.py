@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Reference candidates fetched per wanted identity at first; doubled until enough distinct identities appear.
 _CANDIDATES_PER_IDENTITY = 4
+_FLOAT32 = np.dtype(np.float32)
 
 
 @dataclass
@@ -122,7 +123,9 @@ class Gallery:
 
     @classmethod
     def open(cls, path: str | Path, model: SiameseModel, search: SearchConfig | None = None) -> Gallery:
-        """Opens a gallery file, refusing files made for another model or schema, and corrupt files.
+        """Opens a gallery file, refusing files made for another model or a newer schema, and corrupt files.
+
+        A file of an older schema version is migrated in place first, in one transaction (see `migration`).
 
         Args:
             path: The gallery file.
@@ -228,7 +231,9 @@ class Gallery:
                 raise GalleryError(f"identity must be a non-empty string, got {identity!r}")
             if metadata:
                 _check_metadata(metadata)
-            if isinstance(embeddings, np.ndarray) and embeddings.dtype == np.float32 and embeddings.ndim == 2:
+            # `is` rather than `==`: comparing a dtype with a type object converts it on every call (a few tenths
+            # of a microsecond per identity); any other float32 dtype (non-native byte order) is converted below.
+            if isinstance(embeddings, np.ndarray) and embeddings.dtype is _FLOAT32 and embeddings.ndim == 2:
                 vectors = embeddings  # the common bulk case: no conversion
             else:
                 vectors = self._embeddings_of(None, embeddings, branch=0, check_finite=False)

@@ -22,6 +22,10 @@ class TrainConfig:
         output_dir: Receives the model bundle, checkpoints, the metrics log and plots.
         epochs: Passes over the training data (an epoch is about one look at every example).
         max_steps: Stop after this many optimiser steps, whatever `epochs` says.
+        time_budget_minutes: Stop after this much wall time in the loop (validation included), whatever the
+            step counts say; the learning-rate schedule then follows the share of the budget used when that
+            is further along than the share of the steps, so a run cut short by the clock still anneals.
+            None: no time limit. Single-process runs only (processes would disagree on the time).
         classes_per_batch: P in the P x K class-balanced batches (global, across all processes).
         samples_per_class: K in the P x K batches.
         groups_per_batch: Draw the P classes of a batch from this many groups (image folders nested as
@@ -54,6 +58,7 @@ class TrainConfig:
     output_dir: Path = Path("runs/siamkit")
     epochs: int = 10
     max_steps: int | None = None
+    time_budget_minutes: float | None = None
     classes_per_batch: int = 16
     samples_per_class: int = 4
     groups_per_batch: int | None = None
@@ -100,6 +105,8 @@ class TrainConfig:
                 f"groups_per_batch must be at least 1 and divide classes_per_batch ({self.classes_per_batch}), "
                 f"got {self.groups_per_batch}"
             )
+        if self.time_budget_minutes is not None and self.time_budget_minutes <= 0:
+            raise ConfigError(f"time_budget_minutes must be positive, got {self.time_budget_minutes}")
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
         if isinstance(self.augmentation, dict):

@@ -29,12 +29,14 @@ from siamkit.data.pairs_csv import PairDataset, TripletDataset
 from siamkit.data.preprocessing import PreprocessingConfig
 from siamkit.data.signature_folder import SignatureDataset
 from siamkit.data.vectors import VectorDataset
+from siamkit.errors import ConfigError
 from siamkit.losses import SiameseLoss, create_loss
 from siamkit.mining import check_objective
 from siamkit.model import SiameseModel
 from siamkit.network import SiameseNetwork
 from siamkit.training.batches import Batch, BatchSource, ClassBatches, PairBatches, TripletBatches, example_groups
 from siamkit.training.checkpoint import LoopState, load_checkpoint, save_checkpoint
+from siamkit.training.clock import TrainingClock
 from siamkit.training.config import EARLY_STOPPING_METRICS, TrainConfig
 from siamkit.training.distributed import DistributedContext, broadcast_flag, start_distributed, stop_distributed
 from siamkit.training.metrics_log import MetricsLog
@@ -96,13 +98,20 @@ def build_optimizer(network: nn.Module, config: TrainConfig) -> torch.optim.Opti
     return torch.optim.AdamW(groups, lr=config.learning_rate)
 
 
-def schedule_factor(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
-    """Learning-rate multiplier for each step: linear warm-up, then the chosen decay."""
+def schedule_factor(
+    config: TrainConfig, total_steps: int, time_fraction: Callable[[], float] | None = None
+) -> Callable[[int], float]:
+    """Learning-rate multiplier for each step: linear warm-up, then the chosen decay.
+
+    `time_fraction` (the share of a time budget used) moves the decay along when it is ahead of the steps.
+    """
 
     def factor(step: int) -> float:
         if step < config.warmup_steps:
             return (step + 1) / config.warmup_steps
         progress = (step - config.warmup_steps) / max(1, total_steps - config.warmup_steps)
+        if time_fraction is not None:
+            progress = max(progress, time_fraction())
         if config.schedule == "cosine":
             return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
         if config.schedule == "step":
@@ -223,8 +232,11 @@ def _train(
     total_steps = config.epochs * steps_per_epoch
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
+    if config.time_budget_minutes is not None and context.is_distributed:
+        raise ConfigError("training.time_budget_minutes works in single-process runs only (remove it for torchrun)")
     optimizer = build_optimizer(network, config)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule_factor(config, total_steps))
+    clock = TrainingClock(None if config.time_budget_minutes is None else config.time_budget_minutes * 60)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule_factor(config, total_steps, clock.fraction))
     augmentation_generator = torch.Generator().manual_seed(config.seed * 1000 + 17 + context.rank)
     use_autocast = config.mixed_precision and device.type == "cuda"
 
@@ -234,23 +246,25 @@ def _train(
     if resume and (checkpoint_folder / "state.json").exists():
         loop, best_state = load_checkpoint(checkpoint_folder, network, optimizer, scheduler, augmentation_generator)
         metrics_log.truncate_after(loop.step)
+        clock = TrainingClock(clock.budget_seconds, already_elapsed=float(loop.extra.get("elapsed_seconds", 0.0)))
         logger.info("resumed at step %d (epoch %d, batch %d)", loop.step, loop.epoch, loop.batch_in_epoch)
     else:
         metrics_log.clear()
 
     def checkpoint() -> None:
+        loop.extra["elapsed_seconds"] = clock.elapsed()
         if context.is_main:
             save_checkpoint(checkpoint_folder, network, best_state, optimizer, scheduler, augmentation_generator, loop)
 
     inputs = stored_inputs(train_data)
     images_seen, started = 0, time.perf_counter()
     with TrainingProgress(total_steps, loop.step, enabled=config.show_progress and context.is_main) as progress:
-        while loop.step < total_steps and not loop.stopped_early:
+        while loop.step < total_steps and not loop.stopped_early and not clock.spent():
             batches.set_epoch(loop.epoch)
             for batch_index, batch in enumerate(batches):
                 if batch_index < loop.batch_in_epoch:
                     continue  # consumed before a resume
-                if loop.step >= total_steps:
+                if loop.step >= total_steps or clock.spent():
                     break
                 loss = training_step(
                     embedder,
@@ -290,7 +304,7 @@ def _train(
                 loop.batch_in_epoch = 0
             epoch_done = loop.batch_in_epoch == 0
             due = epoch_done and loop.epoch % config.validation_every_epochs == 0
-            if validation_data is not None and (due or loop.step >= total_steps):
+            if validation_data is not None and (due or loop.step >= total_steps or clock.spent()):
                 stop, best_state = _validate_and_track(
                     network, validation_data, preprocessing, config, context, loop, best_state, metrics_log, progress
                 )
