@@ -154,3 +154,22 @@ def test_evaluate_with_the_signature_protocol_and_an_html_report(trained_bundle:
     page = (tmp_path / "report" / "report.html").read_text()
     assert "forgeries_1_1.png" in page and "data:image/png;base64," in page
     assert {"roc.png", "det.png", "scores.png"} <= {path.name for path in (tmp_path / "report").iterdir()}
+
+
+def test_train_stops_at_its_time_budget(image_folder: Path, tmp_path: Path) -> None:
+    completed = run_siamkit(
+        "train", "--data", str(image_folder), "--output", str(tmp_path), "--image-size", "20", "--epochs", "100000",
+        "--classes-per-batch", "4", "--samples-per-class", "4", "--no-progress", "--device", "cpu",
+        "--time-budget-minutes", "0.05",
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    training = json.loads((tmp_path / "model" / "config.json").read_text())["metadata"]["training"]
+    assert training["config"]["time_budget_minutes"] == 0.05
+    assert 0 < training["steps"] < 100000 and training["seconds"] < 60
+
+
+def test_a_non_positive_time_budget_exits_2_with_one_line() -> None:
+    completed = run_siamkit("train", "--preset", "faces", "--time-budget-minutes", "0")
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--time-budget-minutes must be positive" in lines[0]
