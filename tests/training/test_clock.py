@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from pathlib import Path
 
 import pytest
 
 from siamkit.errors import ConfigError
 from siamkit.training import clock as clock_module
+from siamkit.training import trainer as trainer_module
 from siamkit.training.clock import TrainingClock
 from siamkit.training.config import TrainConfig
 from siamkit.training.trainer import schedule_factor, train
@@ -70,3 +72,32 @@ def test_budgeted_run_stops_on_time_validates_and_ends_with_an_annealed_rate(
 def test_budget_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="time_budget_minutes"):
         TrainConfig(time_budget_minutes=0)
+
+
+def test_a_resumed_budgeted_run_counts_the_time_before_the_kill(
+    quick_config: TrainConfig, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake_time(monkeypatch, 0.5)
+    budgeted = dataclasses.replace(
+        quick_config, epochs=1000, max_steps=None, time_budget_minutes=0.5, warmup_steps=0, checkpoint_every_steps=2
+    )
+    fresh = train(small_network(), pattern_dataset(), dataclasses.replace(budgeted, output_dir=tmp_path / "fresh"))
+    assert fresh.steps > 8
+
+    killed = dataclasses.replace(budgeted, output_dir=tmp_path / "killed")
+    real_step = trainer_module.training_step
+    calls = {"count": 0}
+
+    def dying_step(*args: object, **kwargs: object) -> float:
+        calls["count"] += 1
+        if calls["count"] == 8:  # after the checkpoint at step 6
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(trainer_module, "training_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(small_network(), pattern_dataset(), killed)
+    monkeypatch.setattr(trainer_module, "training_step", real_step)
+    resumed = train(small_network(), pattern_dataset(), killed, resume=True)
+    # The budget covers both parts: a resumed run that forgot the first part would take about 6 more steps.
+    assert abs(resumed.steps - fresh.steps) <= 2

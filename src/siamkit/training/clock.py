@@ -22,6 +22,10 @@ class TrainingClock:
         self._already_elapsed = already_elapsed
         self._started = time.perf_counter()
 
+    def restore(self, elapsed_before: float) -> None:
+        """Counts `elapsed_before` seconds (from a checkpoint) as already spent, for a resumed run."""
+        self._already_elapsed = elapsed_before
+
     def elapsed(self) -> float:
         """Seconds of training so far, including those before a resume."""
         return self._already_elapsed + time.perf_counter() - self._started

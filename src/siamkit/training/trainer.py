@@ -246,7 +246,7 @@ def _train(
     if resume and (checkpoint_folder / "state.json").exists():
         loop, best_state = load_checkpoint(checkpoint_folder, network, optimizer, scheduler, augmentation_generator)
         metrics_log.truncate_after(loop.step)
-        clock = TrainingClock(clock.budget_seconds, already_elapsed=float(loop.extra.get("elapsed_seconds", 0.0)))
+        clock.restore(float(loop.extra.get("elapsed_seconds", 0.0)))  # the scheduler holds this same clock
         logger.info("resumed at step %d (epoch %d, batch %d)", loop.step, loop.epoch, loop.batch_in_epoch)
     else:
         metrics_log.clear()
