@@ -23,12 +23,12 @@ from verification_folds import (
     add_run_arguments,
     extract_classes,
     machine,
-    parse_ranges,
     pooled_decision,
     preset_recipe,
     save_scores,
     train_and_evaluate,
     write_results,
+    writer_split,
 )
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cedar" / "cedar_dev.zip"
@@ -45,10 +45,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     torch.set_num_threads(arguments.threads)
 
-    train_writers = [str(writer) for writer in parse_ranges(arguments.train_writers)]
-    test_writers = [str(writer) for writer in parse_ranges(arguments.test_writers)]
-    if set(train_writers) & set(test_writers):
-        parser.error("a writer is in both the training and the test split")
+    train_writers, test_writers = writer_split(parser, arguments.train_writers, arguments.test_writers)
     with tempfile.TemporaryDirectory(prefix="siamkit-signatures-") as folder:
         train = extract_classes(arguments.data, "cedar", train_writers, Path(folder) / "train")
         test = extract_classes(arguments.data, "cedar", test_writers, Path(folder) / "test")

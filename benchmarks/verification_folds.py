@@ -40,6 +40,16 @@ def add_run_arguments(parser: argparse.ArgumentParser, default_output: Path) -> 
     parser.add_argument("--scores-out", type=Path, default=None, help="Held-out similarities/labels (.npz).")
 
 
+def writer_split(parser: argparse.ArgumentParser, train: str, test: str) -> tuple[list[str], list[str]]:
+    """The writer names of a train/test split given as ranges (`1-35`, `36-45`); a writer in both is a usage
+    error (exit 2)."""
+    train_writers = [str(writer) for writer in parse_ranges(train)]
+    test_writers = [str(writer) for writer in parse_ranges(test)]
+    if set(train_writers) & set(test_writers):
+        parser.error("a writer is in both the training and the test split")
+    return train_writers, test_writers
+
+
 def parse_ranges(text: str) -> list[int]:
     """`1-35` or `1-5,9,12-14` -> the listed integers."""
     numbers: list[int] = []

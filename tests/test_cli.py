@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -173,3 +174,32 @@ def test_a_non_positive_time_budget_exits_2_with_one_line() -> None:
     assert completed.returncode == 2
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1 and "--time-budget-minutes must be positive" in lines[0]
+
+
+def test_train_init_from_a_bundle_continues_from_its_weights(
+    image_folder: Path, trained_bundle: Path, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file
+
+    source = json.loads((trained_bundle / "config.json").read_text())
+    size = "x".join(str(side) for side in source["preprocessing"]["image_size"])
+    completed = run_siamkit(
+        "train", "--data", str(image_folder), "--output", str(tmp_path), "--image-size", size,
+        "--embedding-dim", str(source["network"]["encoder"]["embedding_dim"]), "--max-steps", "1",
+        "--classes-per-batch", "4", "--samples-per-class", "2", "--lr", "1e-12", "--weight-decay", "0",
+        "--no-progress", "--device", "cpu", "--init-from", str(trained_bundle),
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    before, after = load_file(trained_bundle / "model.safetensors"), load_file(tmp_path / "model" / "model.safetensors")
+    name = "encoder.0.0.weight" if "encoder.0.0.weight" in before else sorted(before)[0]
+    assert torch.allclose(before[name], after[name], atol=1e-6)
+
+
+def test_train_init_from_a_missing_bundle_exits_2_naming_it(image_folder: Path, tmp_path: Path) -> None:
+    completed = run_siamkit(
+        "train", "--data", str(image_folder), "--output", str(tmp_path), "--no-progress", "--device", "cpu",
+        "--init-from", str(tmp_path / "no-such-bundle"),
+    )  # fmt: skip
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "training.initial_weights" in lines[0] and "no-such-bundle" in lines[0]

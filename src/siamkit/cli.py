@@ -128,6 +128,9 @@ def train(
         float | None, typer.Option(help="Stop after this many minutes; the learning rate anneals to fit.")
     ] = None,
     checkpoint_every_steps: Annotated[int | None, typer.Option(help="Also checkpoint every N steps.")] = None,
+    init_from: Annotated[
+        Path | None, typer.Option(help="Start from this model bundle's weights (fine-tuning); same encoder.")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUTPUT/checkpoint if present.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
@@ -166,6 +169,8 @@ def train(
         if time_budget_minutes <= 0:
             raise ConfigError(f"--time-budget-minutes must be positive, got {time_budget_minutes}")
         recipe.training.time_budget_minutes = time_budget_minutes
+    if init_from is not None:
+        recipe.training.initial_weights = init_from
     result = run_recipe(recipe, resume=resume)
     if result.bundle_path is not None:
         summary = f"trained {result.steps} steps in {result.seconds:.1f} s ({result.images_per_second:,.0f} images/s)"

@@ -53,6 +53,8 @@ class TrainConfig:
         device: `auto` (GPU when there is one), `cpu`, `cuda`, `cuda:1`, ...
         show_progress: Show rich progress bars.
         channels_last: Use the channels-last memory layout for image batches (faster convolutions on CPUs).
+        initial_weights: Start from this model bundle's weights instead of random ones (fine-tuning, or
+            pretraining on another data set); its encoder must match the recipe's. None: random weights.
     """
 
     output_dir: Path = Path("runs/siamkit")
@@ -84,9 +86,12 @@ class TrainConfig:
     device: str = "auto"
     show_progress: bool = True
     channels_last: bool = True
+    initial_weights: Path | None = None
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
+        if self.initial_weights is not None:
+            self.initial_weights = Path(self.initial_weights)
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
@@ -115,4 +120,5 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["output_dir"] = str(self.output_dir)
+        data["initial_weights"] = None if self.initial_weights is None else str(self.initial_weights)
         return data

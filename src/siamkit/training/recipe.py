@@ -29,6 +29,7 @@ from siamkit.losses import LOSSES
 from siamkit.mining import check_strategy
 from siamkit.network import SiameseConfig, SiameseNetwork
 from siamkit.training.config import TrainConfig
+from siamkit.training.initial_weights import load_initial_weights
 from siamkit.training.trainer import TrainResult, train
 
 logger = logging.getLogger(__name__)
@@ -167,6 +168,8 @@ def run_recipe(recipe: TrainingRecipe, resume: bool = False) -> TrainResult:
         recipe.network.encoder.input_shape = expected
     torch.manual_seed(recipe.training.seed)
     network = SiameseNetwork.from_config(recipe.network)
+    if recipe.training.initial_weights is not None:
+        load_initial_weights(network, recipe.training.initial_weights)
     recipe.training.output_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(recipe.training.output_dir / "recipe.json", json.dumps(recipe.to_dict(), indent=2) + "\n")
     return train(
