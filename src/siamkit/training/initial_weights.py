@@ -16,13 +16,21 @@ from pathlib import Path
 
 import torch
 
-from siamkit.bundle import load_bundle
+from siamkit.bundle import load_bundle, read_bundle_config
 from siamkit.errors import BundleError, ConfigError
 from siamkit.network import SiameseNetwork
 
 logger = logging.getLogger(__name__)
 
 FIELD = "training.initial_weights"
+
+
+def check_initial_weights(bundle: str | Path) -> None:
+    """Fails fast, in one line naming `training.initial_weights`, when `bundle` is not a readable bundle."""
+    try:
+        read_bundle_config(bundle)
+    except BundleError as error:
+        raise ConfigError(f"{FIELD}: {error}") from None
 
 
 def load_initial_weights(network: SiameseNetwork, bundle: str | Path) -> list[str]:

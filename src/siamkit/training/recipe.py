@@ -29,7 +29,7 @@ from siamkit.losses import LOSSES
 from siamkit.mining import check_strategy
 from siamkit.network import SiameseConfig, SiameseNetwork
 from siamkit.training.config import TrainConfig
-from siamkit.training.initial_weights import load_initial_weights
+from siamkit.training.initial_weights import check_initial_weights, load_initial_weights
 from siamkit.training.trainer import TrainResult, train
 
 logger = logging.getLogger(__name__)
@@ -159,6 +159,8 @@ def _load_labelled(
 def run_recipe(recipe: TrainingRecipe, resume: bool = False) -> TrainResult:
     """Loads the data, builds the network from the recipe's seed, trains, and writes the bundle."""
     preprocessing = recipe.preprocessing
+    if recipe.training.initial_weights is not None:
+        check_initial_weights(recipe.training.initial_weights)  # fail before minutes of data loading
     train_data, validation = load_training_data(recipe.data, preprocessing, recipe.training.show_progress)
     if isinstance(train_data, VectorDataset):
         preprocessing = PreprocessingConfig(kind="vector", vector_length=int(train_data.vectors.shape[1]))
