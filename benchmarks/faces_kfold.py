@@ -20,15 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from siamkit.evaluation.verification import rates_at_threshold
 from verification_folds import (
     add_run_arguments,
     extract_classes,
     machine,
     parse_ranges,
-    pooled_decision,
+    pool_folds,
     preset_recipe,
-    save_scores,
     summary,
     train_and_evaluate,
     write_results,
@@ -67,14 +65,7 @@ def main() -> None:
         result["test_people"] = f"{test_people[0]}-{test_people[-1]}"
         folds.append(result)
         print(json.dumps(result), flush=True)
-    all_similarities = np.concatenate([similarities for similarities, _ in fold_scores])
-    all_labels = np.concatenate([labels for _, labels in fold_scores])
-    decision = pooled_decision(all_similarities, all_labels)
-    for result, (similarities, labels) in zip(folds, fold_scores, strict=True):
-        far, frr, _ = rates_at_threshold(similarities, labels, decision["threshold_similarity"])
-        result["far_at_pooled_threshold"], result["frr_at_pooled_threshold"] = far, frr
-    if arguments.scores_out is not None:
-        save_scores(arguments.scores_out, all_similarities, all_labels)
+    decision = pool_folds(folds, fold_scores, arguments.scores_out)
     results = {
         "task": "ORL person-independent face verification, k-fold over people (classes protocol)",
         "folds": folds,

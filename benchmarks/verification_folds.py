@@ -154,6 +154,22 @@ def pooled_decision(similarities: np.ndarray, labels: np.ndarray) -> dict[str, A
     }
 
 
+def pool_folds(
+    folds: list[dict[str, Any]], fold_scores: list[tuple[np.ndarray, np.ndarray]], scores_out: Path | None
+) -> dict[str, Any]:
+    """The decision fitted on all folds' held-out pairs together; adds each fold's FAR/FRR at that threshold to
+    its result, and saves the pooled scores to `scores_out` when given."""
+    all_similarities = np.concatenate([similarities for similarities, _ in fold_scores])
+    all_labels = np.concatenate([labels for _, labels in fold_scores])
+    decision = pooled_decision(all_similarities, all_labels)
+    for result, (similarities, labels) in zip(folds, fold_scores, strict=True):
+        far, frr, _ = rates_at_threshold(similarities, labels, decision["threshold_similarity"])
+        result["far_at_pooled_threshold"], result["frr_at_pooled_threshold"] = far, frr
+    if scores_out is not None:
+        save_scores(scores_out, all_similarities, all_labels)
+    return decision
+
+
 def save_scores(path: Path, similarities: np.ndarray, labels: np.ndarray) -> None:
     """Held-out similarities and labels as .npz, to set a shipped model's decision from."""
     import io

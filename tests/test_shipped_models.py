@@ -63,3 +63,19 @@ def test_face_model_tells_two_people_apart(shared_data: Path, tmp_path: Path) ->
     model = siamkit.load(MODELS / "faces")
     assert model.verify(first, second).same
     assert not model.verify(first, other).same
+
+
+def test_the_service_verifies_faces_with_the_shipped_face_model(shared_data: Path) -> None:
+    """Uploads go through the bundle's face alignment in the service as in the library."""
+    from fastapi.testclient import TestClient
+
+    from siamkit.service import ServiceConfig, create_app
+
+    with zipfile.ZipFile(shared_data / "orl_faces" / "orl_faces.zip") as archive:
+        first, second, other = (archive.read(f"orl_faces/{name}") for name in ("s3/1.pgm", "s3/4.pgm", "s4/1.pgm"))
+    with TestClient(create_app(ServiceConfig(model_path=MODELS / "faces"))) as client:
+        same = client.post("/v1/verify", files={"first": ("a.pgm", first), "second": ("b.pgm", second)})
+        different = client.post("/v1/verify", files={"first": ("a.pgm", first), "second": ("c.pgm", other)})
+    assert same.status_code == 200 and different.status_code == 200, (same.text, different.text)
+    assert same.json()["same"] is True and different.json()["same"] is False
+    assert same.json()["probability"] > 0.5 > different.json()["probability"]

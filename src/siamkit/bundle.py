@@ -35,6 +35,10 @@ def compute_fingerprint(state: dict[str, torch.Tensor], preprocessing: Preproces
     digest = hashlib.sha256()
     for name in sorted(state):
         tensor = state[name].detach().cpu().contiguous()
+        if tensor.dtype == torch.float16:
+            # Half-precision bundles hash as the float32 weights they load into, so a loaded model's
+            # fingerprint equals the stored one.
+            tensor = tensor.float()
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     digest.update(json.dumps(preprocessing.to_dict(), sort_keys=True).encode())
@@ -53,8 +57,14 @@ def save_bundle(
     threshold: float | None = None,
     calibration: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
+    half_precision: bool = False,
 ) -> str:
     """Writes a bundle folder atomically and returns its fingerprint.
+
+    Args:
+        half_precision: Store float32 tensors as float16, halving the file (for shipping large pretrained
+            encoders under a size limit). The network's own weights are rounded to float16 values first, so
+            the model in memory and the one loaded back embed identically.
 
     Raises:
         ConfigError: The network was built from a custom module and has no config to rebuild it from.
@@ -64,8 +74,15 @@ def save_bundle(
             "only networks built from a SiameseConfig can be saved as bundles; register custom encoders "
             "with siamkit.encoders.ENCODERS.register"
         )
+    if half_precision:
+        with torch.no_grad():
+            for tensor in network.state_dict().values():
+                if tensor.dtype == torch.float32:
+                    tensor.copy_(tensor.half().float())
     state = network_state(network)
     fingerprint = compute_fingerprint(state, preprocessing)
+    if half_precision:
+        state = {name: tensor.half() if tensor.dtype == torch.float32 else tensor for name, tensor in state.items()}
     config = {
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_FORMAT_VERSION,

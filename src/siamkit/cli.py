@@ -348,6 +348,12 @@ def _register_applications() -> None:
         "make-runs",
         epilog="Example: siamkit make-runs --data images_background.zip --output runs --alphabets Bengali,Futurama",
     )(make_runs_command)
+    from siamkit.applications.faces.cli import import_face_model_command
+
+    app.command(
+        "import-face-model",
+        epilog="Example: siamkit import-face-model --output models/faces-dlib",
+    )(import_face_model_command)
     from siamkit.service.command import serve_command
 
     app.command(

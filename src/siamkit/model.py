@@ -141,10 +141,14 @@ class SiameseModel:
 
     path: Path | None = None
 
-    def save(self, path: str | Path) -> str:
-        """Writes the bundle atomically; returns its fingerprint."""
+    def save(self, path: str | Path, half_precision: bool = False) -> str:
+        """Writes the bundle atomically; returns its fingerprint.
+
+        Args:
+            half_precision: Store the weights as float16 (see `siamkit.bundle.save_bundle`).
+        """
         fingerprint = save_bundle(
-            path, self.network, self.preprocessing, self.threshold, self.calibration, self.metadata
+            path, self.network, self.preprocessing, self.threshold, self.calibration, self.metadata, half_precision
         )
         self.path = Path(path)
         return fingerprint

@@ -23,6 +23,7 @@ ENCODER_CASES: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {
     "koch": ((1, 72, 72), {"width_multiplier": 0.25}),
     "signet": ((1, 64, 96), {"width_multiplier": 0.25}),
     "resnet": ((3, 16, 20), {"widths": [8, 16]}),
+    "dlib_face_resnet": ((3, 103, 103), {}),
 }
 
 

@@ -156,9 +156,9 @@ def test_shipped_omniglot_model_scores_held_out_runs(shared_data: Path, tmp_path
 
     bundle = Path(__file__).resolve().parents[2] / "models" / "omniglot"
     model = SiameseModel.load(bundle)
-    assert model.preprocessing.invert and model.preprocessing.image_size == (56, 56)
+    assert model.preprocessing.invert and model.preprocessing.image_size == (40, 40)
     make_one_shot_runs(
         shared_data / "omniglot" / "images_background.zip", tmp_path / "runs", alphabets=["Bengali"], runs=2, seed=9
     )
     result = evaluate_one_shot_runs(model, tmp_path / "runs")
-    assert result.n_items == 40 and result.accuracy >= 0.8  # measured 94% over 400 held-out items
+    assert result.n_items == 40 and result.accuracy >= 0.8  # measured 93% over 400 held-out items

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from siamkit.data.face_alignment import align_face
 from siamkit.errors import ConfigError, DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".pbm", ".bmp", ".tif", ".tiff", ".gif", ".webp")
@@ -43,6 +44,9 @@ class PreprocessingConfig:
             faint marks (below 20% of the ink contrast): scans whose paper and ink differ in shade (CEDAR's
             genuine signatures sit on grey paper, its forgeries on white) then look alike, so a model cannot
             tell them apart by the scanner instead of the handwriting.
+        align_faces: Replace the image by the aligned chip of its largest face (dlib's detector and 5-point
+            landmarks, `siamkit.data.face_alignment`); needs a square `image_size` and `pip install
+            'siamkit[faces]'`. Faces then sit at the same place and scale in every input.
         mean: Subtracted after scaling pixels to [0, 1].
         std: Divides after subtracting `mean`.
         vector_length: Length of each vector when `kind` is `vector`.
@@ -55,6 +59,7 @@ class PreprocessingConfig:
     crop_to_ink: bool = False
     keep_aspect: bool = False
     remove_background: bool = False
+    align_faces: bool = False
     mean: float = 0.0
     std: float = 1.0
     vector_length: int | None = None
@@ -69,6 +74,12 @@ class PreprocessingConfig:
             raise ConfigError(f"preprocessing image_size must be positive, got {self.image_size}")
         if self.std <= 0:
             raise ConfigError(f"preprocessing std must be positive, got {self.std}")
+        if self.align_faces and self.image_size[0] != self.image_size[1]:
+            raise ConfigError(f"preprocessing align_faces needs a square image_size, got {self.image_size}")
+        if self.align_faces and (self.crop_to_ink or self.keep_aspect or self.remove_background):
+            raise ConfigError(
+                "preprocessing align_faces cannot be combined with crop_to_ink, keep_aspect or remove_background"
+            )
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -82,6 +93,9 @@ class PreprocessingConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["image_size"] = list(self.image_size)
+        if not self.align_faces:
+            # Left out when off, so bundles saved before the option existed keep their fingerprints.
+            del data["align_faces"]
         return data
 
     @classmethod
@@ -185,6 +199,9 @@ def _whiten_background(array: np.ndarray, grey: np.ndarray, background: int) -> 
 
 def image_to_array(image: Image.Image, config: PreprocessingConfig) -> np.ndarray:
     """Converts a decoded image to a `uint8` array `(channels, height, width)` following `config`."""
+    if config.align_faces:
+        chip = Image.fromarray(align_face(_to_mode(image, 3), config.image_size[0]))
+        return _finish(np.asarray(chip.convert("L" if config.channels == 1 else "RGB"), dtype=np.uint8), config)
     image = _to_mode(image, config.channels)
     target_height, target_width = config.image_size
     if not (config.crop_to_ink or config.keep_aspect or config.remove_background):

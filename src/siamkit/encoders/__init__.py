@@ -4,7 +4,14 @@ Every encoder module here registers itself in `ENCODERS`; `create_encoder(config
 batch shaped `(B, *input_shape)` to `(B, embedding_dim)`.
 """
 
-from siamkit.encoders import conv4, koch, mlp, resnet, signet  # noqa: F401  (imports register the encoders)
+from siamkit.encoders import (  # noqa: F401  (imports register the encoders)
+    conv4,
+    dlib_face_resnet,
+    koch,
+    mlp,
+    resnet,
+    signet,
+)
 from siamkit.encoders.base import ENCODERS, EncoderConfig, create_encoder, encoder_names
 
 __all__ = ["ENCODERS", "EncoderConfig", "create_encoder", "encoder_names"]
