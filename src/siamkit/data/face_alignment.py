@@ -73,7 +73,7 @@ def align_face(image: Image.Image, size: int) -> np.ndarray:
     scale = min(1.0, DETECTION_MAX_SIDE / max(height, width))
     searched = rgb
     if scale < 1.0:
-        small = image.convert("RGB").resize((round(width * scale), round(height * scale)), Image.Resampling.BILINEAR)
+        small = Image.fromarray(rgb).resize((round(width * scale), round(height * scale)), Image.Resampling.BILINEAR)
         searched = np.ascontiguousarray(np.asarray(small, dtype=np.uint8))
     with _LOCK:  # dlib's detector and predictor objects are not documented as thread-safe
         faces = list(detector(searched, upsampling_for(*searched.shape[:2])))
