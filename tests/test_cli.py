@@ -81,6 +81,10 @@ def test_evaluate_and_calibrate(trained_bundle: Path, image_folder: Path, tmp_pa
     for key in ("eer", "auc", "threshold", "far", "frr", "accuracy", "tar_at_far", "n_same", "n_different"):
         assert key in report
     assert report["n_same"] == 6 * 28
+    per_class = report["per_class"]
+    assert len(per_class) == 6 and sum(entry["n_same"] for entry in per_class) == report["n_same"]
+    # every different pair counts for both of its classes
+    assert sum(entry["n_different"] for entry in per_class) == 2 * report["n_different"]
     assert report["one_shot"]["ways"] == 3
     assert (tmp_path / "pairs.csv").read_text().count("\n") == report["n_same"] + report["n_different"] + 1
     assert {path.name for path in (tmp_path / "plots").iterdir()} == {"roc.png", "det.png", "scores.png"}
@@ -152,8 +156,11 @@ def test_evaluate_with_the_signature_protocol_and_an_html_report(trained_bundle:
     result = json.loads(completed.stdout)
     assert (result["n_same"], result["n_different"]) == (2 * 3, 2 * 3 * 2)  # per writer: C(3,2) and 3 x 2
     assert result["protocol"] == "signatures" and result["one_shot"] is None
+    assert sorted(entry["name"] for entry in result["per_class"]) == ["1", "2"]
+    assert [(entry["n_same"], entry["n_different"]) for entry in result["per_class"]] == [(3, 6), (3, 6)]
     page = (tmp_path / "report" / "report.html").read_text()
     assert "forgeries_1_1.png" in page and "data:image/png;base64," in page
+    assert "<h2>Per class</h2>" in page
     assert {"roc.png", "det.png", "scores.png"} <= {path.name for path in (tmp_path / "report").iterdir()}
 
 

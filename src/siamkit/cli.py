@@ -221,8 +221,18 @@ def evaluate(
         shot = results["one_shot"]
         table.add_row(f"{shot['ways']}-way {shot['shots']}-shot accuracy", f"{shot['accuracy']:.4f}")
     Console().print(table)
+    worst = [entry for entry in results.get("per_class", []) if entry["false_rejects"] or entry["false_accepts"]]
+    if worst:
+        Console().print(
+            "classes with the most errors (FRR / FAR): "
+            + ", ".join(f"{entry['name']} ({_rate(entry['frr'])} / {_rate(entry['far'])})" for entry in worst[:5])
+        )
     if results.get("report"):
         Console().print(f"report: {results['report']}")
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 @app.command(epilog="Example: siamkit calibrate --model runs/faces/model --data calibration_faces/ --target-far 0.001")

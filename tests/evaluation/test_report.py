@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import io
 import re
 from pathlib import Path
@@ -13,6 +14,7 @@ from PIL import Image
 
 from siamkit.errors import ConfigError, DataError
 from siamkit.evaluation import report as report_module
+from siamkit.evaluation.per_class import per_class_breakdown
 from siamkit.evaluation.report import (
     _bootstrap_statistics,
     bootstrap_intervals,
@@ -201,6 +203,24 @@ def test_report_without_thumbnails_or_bootstrap(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(report_module, "_MIN_REPORT_RESAMPLES", 10)
     text = write_html_report(tmp_path, scores, labels, paths, paths, None, bootstrap_samples=1000).read_text()
     assert "from 300 resamples" in text and "reduced from 1000" in text
+
+
+def test_report_lists_the_worst_classes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scores, labels = gaussian_scores(20, 30)
+    paths = [f"p{index}.png" for index in range(50)]
+    classes = np.arange(50) % 25
+    names = [f"<writer {index}>" for index in range(25)]
+    breakdown = per_class_breakdown(scores, labels, classes, classes, names, 0.5)
+    monkeypatch.setattr(report_module, "PER_CLASS_ROWS_SHOWN", 10)
+    page = write_html_report(tmp_path, scores, labels, paths, paths, None, bootstrap_samples=0, per_class=breakdown)
+    text = page.read_text()
+    section = text[text.index("<h2>Per class</h2>") : text.index("<h2>Curves</h2>")]
+    assert section.count("<tr><td>") == 10 and "15 more classes" in section
+    assert f"<tr><td>{html.escape(breakdown[0].name)}</td>" in section and "<writer" not in section
+    assert (
+        "<h2>Per class</h2>"
+        not in write_html_report(tmp_path, scores, labels, paths, paths, None, bootstrap_samples=0).read_text()
+    )
 
 
 def test_report_rejects_mismatched_input(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from siamkit.evaluation.calibration import calibrate_threshold, fit_score_calibr
 from siamkit.evaluation.embedding_evaluation import pair_similarities
 from siamkit.evaluation.episodes import EpisodeConfig, evaluate_episodes
 from siamkit.evaluation.pairs import all_same_pairs_and_sampled_different, save_pair_list
+from siamkit.evaluation.per_class import per_class_breakdown
 from siamkit.evaluation.plots import plot_det, plot_roc, plot_score_histograms
 from siamkit.evaluation.report import write_html_report
 from siamkit.evaluation.signature_protocol import signature_pairs
@@ -76,7 +77,8 @@ def evaluate_folder(
 
     Returns:
         A JSON-friendly dict: `auc`, `eer`, `threshold` (in score units), `far`, `frr`, `accuracy`,
-        `tar_at_far`, `n_same`, `n_different`, `one_shot` and the paths written.
+        `tar_at_far`, `n_same`, `n_different`, `one_shot`, `per_class` (each class's FAR, FRR and EER at
+        the same threshold, worst first; see `per_class_breakdown`) and the paths written.
     """
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol must be one of {PROTOCOLS}, got {protocol!r}")
@@ -98,6 +100,11 @@ def evaluate_folder(
     report["threshold_source"] = "bundle" if threshold_similarity is not None else "eer"
     report["protocol"] = protocol
     report["one_shot"] = one_shot.to_dict() if one_shot is not None else None
+    class_labels = dataset.labels.numpy()
+    breakdown = per_class_breakdown(
+        similarities, pair_labels, class_labels[first], class_labels[second], dataset.class_names, metrics.threshold
+    )
+    report["per_class"] = [entry.to_dict() for entry in breakdown]
     first_paths = [dataset.paths[index] for index in first]
     second_paths = [dataset.paths[index] for index in second]
     if pairs_out is not None:
@@ -115,6 +122,7 @@ def evaluate_folder(
         page = write_html_report(
             report_dir, similarities, pair_labels, first_paths, second_paths, thumbnail_loader(dataset),
             threshold_similarity=metrics.threshold, title=f"{Path(str(data)).name}: {protocol} protocol", seed=seed,
+            per_class=breakdown,
         )  # fmt: skip
         report["report"] = str(page)
     return report

@@ -22,6 +22,7 @@ from PIL import Image
 
 from siamkit.atomic import write_text_atomic
 from siamkit.errors import ConfigError, DataError, SiamkitError
+from siamkit.evaluation.per_class import ClassBreakdown
 from siamkit.evaluation.plots import plot_det, plot_roc, plot_score_histograms
 from siamkit.evaluation.verification import VerificationMetrics, check_scores_and_labels, verification_metrics
 
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 OPERATING_POINT_TARGETS: tuple[float, ...] = (1e-1, 1e-2, 1e-3)
 CONFIDENCE = 0.95
 HARDEST_PAIRS_SHOWN = 8
+PER_CLASS_ROWS_SHOWN = 20
 THUMBNAIL_SIZE = (160, 120)
 # Resampled pairs per chunk of the vectorised bootstrap: bounds memory (~ 8 bytes x 6 arrays x this).
 _BOOTSTRAP_CHUNK_ELEMENTS = 4_000_000
@@ -259,6 +261,32 @@ def _operating_points_html(points: list[dict[str, float | None]]) -> str:
     )
 
 
+def _per_class_html(breakdown: Sequence[ClassBreakdown]) -> str:
+    if not breakdown:
+        return ""
+    shown = breakdown[:PER_CLASS_ROWS_SHOWN]
+    rows = [
+        f"<tr><td>{html.escape(entry.name)}</td><td>{entry.n_same}</td><td>{entry.n_different}</td>"
+        f"<td>{_format_number(entry.frr)}</td><td>{_format_number(entry.far)}</td>"
+        f"<td>{_format_number(entry.eer)}</td></tr>"
+        for entry in shown
+    ]
+    more = len(breakdown) - len(shown)
+    note = (
+        "Rates at the threshold of the summary, over the pairs that involve each class (a different pair counts "
+        "for both its classes); the class EER is what a threshold fitted to that class alone would reach. "
+        "Worst classes first (mean of FAR and FRR)."
+    )
+    if more:
+        note += f" {more} more classes are in the JSON output (per_class)."
+    return (
+        "<h2>Per class</h2>\n<table class=per-class>\n"
+        "<tr><th>Class</th><th>Same pairs</th><th>Different pairs</th><th>FRR</th><th>FAR</th><th>Class EER</th></tr>\n"
+        + "\n".join(rows)
+        + f"\n</table>\n<p class=note>{html.escape(note)}</p>"
+    )
+
+
 def _pair_grid_html(
     heading: str,
     explanation: str,
@@ -317,13 +345,15 @@ def write_html_report(
     title: str = "Verification report",
     bootstrap_samples: int = 1000,
     seed: int = 0,
+    per_class: Sequence[ClassBreakdown] = (),
 ) -> Path:
     """Writes `output_dir/report.html` with `roc.png`, `det.png` and `scores.png` beside it.
 
     The report holds: a summary (pair counts, AUC and EER with bootstrap 95% intervals, rates at the
     threshold), operating points at FAR 1e-1, 1e-2 and 1e-3 (FRR and threshold), the three plots, and the
     8 hardest different pairs (highest similarity: the worst false accepts) and same pairs (lowest
-    similarity: the worst false rejects) as thumbnails side by side. Every file is written atomically, the
+    similarity: the worst false rejects) as thumbnails side by side, and, when given, the per-class
+    breakdown (its worst classes). Every file is written atomically, the
     HTML last, and all paths and the title are HTML-escaped.
 
     Args:
@@ -340,6 +370,7 @@ def write_html_report(
         bootstrap_samples: Resamples for the confidence intervals; 0 skips them. Over 150 million resampled
             pairs in all, the count is lowered (to no fewer than 200) and the report says so.
         seed: Seed of the bootstrap.
+        per_class: A breakdown from `per_class_breakdown`, worst first; empty leaves the section out.
 
     Returns:
         The path of `report.html`.
@@ -417,6 +448,7 @@ def write_html_report(
 "same" when its similarity is at least the threshold.</p>
 {_summary_html(metrics, intervals, threshold_source, bootstrap_note)}
 {_operating_points_html(operating_points(metrics))}
+{_per_class_html(per_class)}
 <h2>Curves</h2>
 <div class=plots><img src="roc.png" alt="ROC curve"><img src="det.png" alt="DET curve"><img src="scores.png"
 alt="Score histograms"></div>
