@@ -54,6 +54,28 @@ def test_signature_model_scores_a_genuine_pair_above_a_forgery(shared_data: Path
     assert not model.verify(genuine, other_writer).same
 
 
+def test_signature_model_scores_a_scan_and_its_binary_copy_alike(shared_data: Path, tmp_path: Path) -> None:
+    """The shipped model binarises its input, so how a collection stores its pages does not move the score."""
+    import numpy as np
+    from PIL import Image
+
+    from siamkit.data.preprocessing import otsu_threshold
+
+    genuine, other_genuine = unpack(
+        shared_data / "cedar" / "cedar_dev.zip", ["cedar/7/original_7_1.png", "cedar/7/original_7_2.png"], tmp_path
+    )
+    grey = np.asarray(Image.open(genuine).convert("L"))
+    binary_copy = tmp_path / "binary_copy.tif"
+    Image.fromarray(np.where(grey <= otsu_threshold(grey), 0, 255).astype(np.uint8)).convert("1").save(binary_copy)
+    model = siamkit.load(MODELS / "signatures")
+    assert model.preprocessing.binarize
+    own_copy = model.verify(genuine, binary_copy)
+    assert own_copy.same and own_copy.score < 0.1 * model.threshold
+    assert model.verify(binary_copy, other_genuine).score == pytest.approx(
+        model.verify(genuine, other_genuine).score, abs=0.1 * model.threshold
+    )
+
+
 def test_face_model_tells_two_people_apart(shared_data: Path, tmp_path: Path) -> None:
     first, second, other = unpack(
         shared_data / "orl_faces" / "orl_faces.zip",

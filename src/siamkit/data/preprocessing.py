@@ -44,6 +44,9 @@ class PreprocessingConfig:
             faint marks (below 20% of the ink contrast): scans whose paper and ink differ in shade (CEDAR's
             genuine signatures sit on grey paper, its forgeries on white) then look alike, so a model cannot
             tell them apart by the scanner instead of the handwriting.
+        binarize: Make every pixel pure ink or pure paper (Otsu's threshold, after `remove_background` when both
+            are on). Ink shades are where scanners, pens and binarised collections differ most; a model trained
+            on binary strokes compares the shapes only and scores a grey scan and a binary copy of it alike.
         align_faces: Replace the image by the aligned chip of its largest face (dlib's detector and 5-point
             landmarks, `siamkit.data.face_alignment`); needs a square `image_size` and `pip install
             'siamkit[faces]'`. Faces then sit at the same place and scale in every input.
@@ -59,6 +62,7 @@ class PreprocessingConfig:
     crop_to_ink: bool = False
     keep_aspect: bool = False
     remove_background: bool = False
+    binarize: bool = False
     align_faces: bool = False
     mean: float = 0.0
     std: float = 1.0
@@ -76,9 +80,10 @@ class PreprocessingConfig:
             raise ConfigError(f"preprocessing std must be positive, got {self.std}")
         if self.align_faces and self.image_size[0] != self.image_size[1]:
             raise ConfigError(f"preprocessing align_faces needs a square image_size, got {self.image_size}")
-        if self.align_faces and (self.crop_to_ink or self.keep_aspect or self.remove_background):
+        if self.align_faces and (self.crop_to_ink or self.keep_aspect or self.remove_background or self.binarize):
             raise ConfigError(
-                "preprocessing align_faces cannot be combined with crop_to_ink, keep_aspect or remove_background"
+                "preprocessing align_faces cannot be combined with crop_to_ink, keep_aspect, remove_background"
+                " or binarize"
             )
 
     @property
@@ -93,9 +98,10 @@ class PreprocessingConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["image_size"] = list(self.image_size)
-        if not self.align_faces:
-            # Left out when off, so bundles saved before the option existed keep their fingerprints.
-            del data["align_faces"]
+        for option in ("align_faces", "binarize"):
+            if not data[option]:
+                # Left out when off, so bundles saved before the option existed keep their fingerprints.
+                del data[option]
         return data
 
     @classmethod
@@ -197,6 +203,38 @@ def _whiten_background(array: np.ndarray, grey: np.ndarray, background: int) -> 
     return np.asarray(np.round(255.0 * (1.0 - ink)), dtype=np.uint8)
 
 
+def _grey_levels(grey: np.ndarray) -> np.ndarray:
+    # Colour images' grey is a float mean of channels; rounding it once keeps the threshold and the split alike.
+    return np.clip(np.round(grey), 0, 255).astype(np.uint8)
+
+
+def otsu_threshold(grey: np.ndarray) -> int:
+    """Otsu's threshold of a grey image: the level that best splits its histogram into two classes (largest
+    between-class variance). Pixels at or below it are the dark class."""
+    counts = np.bincount(_grey_levels(grey).ravel(), minlength=256).astype(np.float64)
+    levels = np.arange(256, dtype=np.float64)
+    dark_weight = np.cumsum(counts)
+    dark_sum = np.cumsum(counts * levels)
+    light_weight = dark_weight[-1] - dark_weight
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dark_mean = dark_sum / dark_weight
+        light_mean = (dark_sum[-1] - dark_sum) / light_weight
+        between = dark_weight * light_weight * (dark_mean - light_mean) ** 2
+    between[~np.isfinite(between)] = -1.0
+    return int(np.argmax(between))
+
+
+def _binarize(array: np.ndarray, grey: np.ndarray) -> np.ndarray:
+    """Ink (at or below Otsu's threshold) to black, everything else to white; a page of one shade is left as it
+    is (there is no ink to separate)."""
+    if int(grey.max()) - int(grey.min()) < 16:
+        return array
+    levels = _grey_levels(grey)
+    ink = levels <= otsu_threshold(levels)
+    binary = np.where(ink, 0, 255).astype(np.uint8)
+    return binary if array.ndim == 2 else np.repeat(binary[:, :, None], array.shape[2], axis=2)
+
+
 def image_to_array(image: Image.Image, config: PreprocessingConfig) -> np.ndarray:
     """Converts a decoded image to a `uint8` array `(channels, height, width)` following `config`."""
     if config.align_faces:
@@ -204,7 +242,7 @@ def image_to_array(image: Image.Image, config: PreprocessingConfig) -> np.ndarra
         return _finish(np.asarray(chip.convert("L" if config.channels == 1 else "RGB"), dtype=np.uint8), config)
     image = _to_mode(image, config.channels)
     target_height, target_width = config.image_size
-    if not (config.crop_to_ink or config.keep_aspect or config.remove_background):
+    if not (config.crop_to_ink or config.keep_aspect or config.remove_background or config.binarize):
         # The common case needs no background estimate, and its median costs about as much as decoding a small PNG.
         if image.size != (target_width, target_height):
             image = image.resize((target_width, target_height), Image.Resampling.BILINEAR)
@@ -214,6 +252,10 @@ def image_to_array(image: Image.Image, config: PreprocessingConfig) -> np.ndarra
     background = int(np.median(grey))
     if config.remove_background:
         array = _whiten_background(array, grey, background)
+        grey = array if array.ndim == 2 else array.mean(axis=2)
+        background = 255
+    if config.binarize:
+        array = _binarize(array, grey)
         grey = array if array.ndim == 2 else array.mean(axis=2)
         background = 255
     if config.crop_to_ink:

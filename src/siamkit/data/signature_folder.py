@@ -90,7 +90,7 @@ def load_signature_folder(
     Args:
         path: The collection, e.g. `../shared/data/cedar/cedar_dev.zip`.
         preprocessing: Image preprocessing (for scans: grey, `invert`, `crop_to_ink`, `keep_aspect`,
-            `remove_background`).
+            `remove_background`, `binarize`).
         show_progress: Show a progress bar while decoding.
         workers: Parallel decoders (see `load_image_folder`).
 
