@@ -108,6 +108,12 @@ def train(
     invert: Annotated[bool, typer.Option(help="Invert grey levels (dark ink becomes bright).")] = False,
     crop_to_ink: Annotated[bool, typer.Option(help="Crop scans to the ink's bounding box.")] = False,
     keep_aspect: Annotated[bool, typer.Option(help="Pad to the target aspect instead of stretching.")] = False,
+    remove_background: Annotated[
+        bool, typer.Option(help="Scans: paper to white, darkest ink to black, whatever the scanner's shades.")
+    ] = False,
+    binarize: Annotated[
+        bool, typer.Option(help="Scans: every pixel ink or paper (Otsu), so ink shades do not count.")
+    ] = False,
     epochs: Annotated[int, typer.Option(help="Passes over the data.")] = 10,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
     classes_per_batch: Annotated[int, typer.Option(help="P classes per batch.")] = 16,
@@ -156,7 +162,8 @@ def train(
             labels=labels, validation=validation, validation_classes=validation_classes, encoder=encoder,
             embedding_dim=embedding_dim, comparison=comparison, normalize=normalize, loss=loss, margin=margin,
             mining=mining, image_size=_parse_size(image_size), channels=channels, invert=invert,
-            crop_to_ink=crop_to_ink, keep_aspect=keep_aspect, epochs=epochs, max_steps=max_steps,
+            crop_to_ink=crop_to_ink, keep_aspect=keep_aspect, remove_background=remove_background, binarize=binarize,
+            epochs=epochs, max_steps=max_steps,
             classes_per_batch=classes_per_batch, samples_per_class=samples_per_class, learning_rate=learning_rate,
             weight_decay=weight_decay, optimizer=optimizer, schedule=schedule, warmup_steps=warmup_steps,
             augment=augment, early_stopping_metric=early_stopping_metric, patience=patience, seed=seed,

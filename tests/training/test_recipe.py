@@ -29,6 +29,24 @@ def test_a_recipe_survives_json() -> None:
     assert again.training.augmentation.enabled and again.training.loss_options == {"margin": 0.3}
 
 
+def test_scan_options_reach_the_preprocessing() -> None:
+    plain = recipe_from_options(**OPTIONS)  # type: ignore[arg-type]
+    assert not plain.preprocessing.remove_background and not plain.preprocessing.binarize
+    scans = recipe_from_options(**{**OPTIONS, "remove_background": True, "binarize": True})  # type: ignore[arg-type]
+    assert scans.preprocessing.remove_background and scans.preprocessing.binarize
+    assert TrainingRecipe.from_dict(json.loads(json.dumps(scans.to_dict()))).preprocessing.binarize
+
+
+def test_the_train_command_offers_the_scan_options() -> None:
+    from typer.testing import CliRunner
+
+    from siamkit.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "--remove-background" in result.output and "--binarize" in result.output
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [({"encoder": "vgg"}, "unknown encoder"), ({"loss": "hinge"}, "unknown loss"),

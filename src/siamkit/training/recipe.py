@@ -230,6 +230,8 @@ def recipe_from_options(
     seed: int,
     device: str,
     checkpoint_every_steps: int | None,
+    remove_background: bool = False,
+    binarize: bool = False,
 ) -> TrainingRecipe:
     """Builds a recipe from `siamkit train`'s flat options."""
     sources = {"images": data, "pairs": pairs, "triplets": triplets, "vectors": vectors}
@@ -245,6 +247,8 @@ def recipe_from_options(
         invert=invert,
         crop_to_ink=crop_to_ink,
         keep_aspect=keep_aspect,
+        remove_background=remove_background,
+        binarize=binarize,
         vector_length=1 if kind == "vectors" else None,
     )
     encoder_shape = (1,) if kind == "vectors" else preprocessing.input_shape
