@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from siamkit.data.preprocessing import PreprocessingConfig, load_image_array
+from siamkit.data.decoding import load_image_arrays
+from siamkit.data.preprocessing import PreprocessingConfig
 from siamkit.evaluation.signature_protocol import signature_pairs
 from siamkit.evaluation.verification import verification_metrics
 from siamkit.training.presets import load_preset
@@ -72,7 +73,7 @@ def main() -> None:
         "score": f"-L1 distance of the two images' {SHADE_BINS}-bin histograms of ink shades (network input)",
     }
     for label, config in variants.items():
-        images = np.stack([load_image_array(content, config) for content in contents])
+        images = load_image_arrays(contents, config, names)
         results[label] = shade_baseline(images, names, writers)
     print(json.dumps(results, indent=2))
     if arguments.json_out is not None:

@@ -61,20 +61,19 @@ def score_model(model: SiameseModel, grey_root: Path, binary_root: Path) -> dict
     count = len(grey_embeddings)
     comparison = model.network.comparison
     results: dict[str, Any] = {}
-    grey_similarities, _ = pair_similarities(both, first, second, comparison)
-    grey_metrics = verification_metrics(grey_similarities, labels)
+    metrics = {}
     for name, (left, right) in {
         "grey": (first, second),
         "binary": (first + count, second + count),
         "mixed": (first, second + count),
     }.items():
         similarities, _ = pair_similarities(both, left, right, comparison)
-        metrics = verification_metrics(similarities, labels)
-        results[name] = {"eer": metrics.eer, "auc": metrics.auc}
+        metrics[name] = verification_metrics(similarities, labels)
+        results[name] = {"eer": metrics[name].eer, "auc": metrics[name].auc}
     own, _ = pair_similarities(both, np.arange(count), np.arange(count) + count, comparison)
-    results["own_copy_rejected"] = float(np.mean(own < grey_metrics.eer_threshold))
+    results["own_copy_rejected"] = float(np.mean(own < metrics["grey"].eer_threshold))
     results["n_images"] = count
-    results["n_same"], results["n_different"] = grey_metrics.n_same, grey_metrics.n_different
+    results["n_same"], results["n_different"] = metrics["grey"].n_same, metrics["grey"].n_different
     return results
 
 
