@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from siamkit.data.augmentation import random_affine
+from siamkit.data.augmentation import augment_images
 from siamkit.losses import create_loss
 from siamkit.mining import in_batch_loss
 from siamkit.network import SiameseNetwork
@@ -48,7 +48,7 @@ def seconds_per_step(name: str, steps: int) -> tuple[float, int]:
     timings = []
     for step in range(steps + 2):
         started = time.perf_counter()
-        embeddings = network.embed(random_affine(images, training.augmentation, generator))
+        embeddings = network.embed(augment_images(images, training.augmentation, generator))
         loss = in_batch_loss(embeddings, labels, network.comparison, loss_function, strategy=training.mining)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

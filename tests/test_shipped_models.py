@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 import siamkit
 
@@ -22,6 +27,22 @@ def test_shipped_bundle_loads_is_small_and_calibrated(name: str) -> None:
     model = siamkit.load(bundle)
     assert model.threshold is not None
     assert model.calibration is not None and model.calibration["method"] == "platt"
+
+
+def test_verify_refuses_a_blank_page_with_the_signature_model(tmp_path: Path) -> None:
+    """An empty page has nothing to compare: one line naming it and exit code 2, not a decision."""
+    page = np.full((120, 300), 235, dtype=np.uint8)
+    Image.fromarray(page).save(tmp_path / "blank.png")
+    page[40:80, 50:250:20] = 30  # a few strokes
+    Image.fromarray(page).save(tmp_path / "signed.png")
+    completed = subprocess.run(
+        [sys.executable, "-m", "siamkit.cli", "verify", str(tmp_path / "signed.png"), str(tmp_path / "blank.png"),
+         "--model", str(MODELS / "signatures")],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert completed.returncode == 2, completed.stderr
+    message = completed.stderr.strip()
+    assert "blank.png: no ink found" in message and len(message.splitlines()) == 1
 
 
 def unpack(archive: Path, members: list[str], destination: Path) -> list[Path]:

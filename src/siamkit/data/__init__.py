@@ -1,6 +1,6 @@
 """Data: reading image folders, zips, pair lists and vectors; preprocessing; sampling; augmentation."""
 
-from siamkit.data.augmentation import AugmentationConfig, random_affine
+from siamkit.data.augmentation import AugmentationConfig, augment_images, random_affine, random_stroke_thickening
 from siamkit.data.class_split import group_of
 from siamkit.data.decoding import ZipMember, load_image_arrays
 from siamkit.data.digits import load_digits_dataset
@@ -27,6 +27,7 @@ __all__ = [
     "TripletDataset",
     "VectorDataset",
     "ZipMember",
+    "augment_images",
     "group_of",
     "load_digits_dataset",
     "load_image_array",
@@ -36,6 +37,7 @@ __all__ = [
     "normalize_batch",
     "open_image",
     "random_affine",
+    "random_stroke_thickening",
     "read_pairs_csv",
     "read_single_vector",
     "read_triplets_csv",

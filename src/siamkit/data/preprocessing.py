@@ -235,8 +235,14 @@ def _binarize(array: np.ndarray, grey: np.ndarray) -> np.ndarray:
     return binary if array.ndim == 2 else np.repeat(binary[:, :, None], array.shape[2], axis=2)
 
 
-def image_to_array(image: Image.Image, config: PreprocessingConfig) -> np.ndarray:
-    """Converts a decoded image to a `uint8` array `(channels, height, width)` following `config`."""
+def image_to_array(image: Image.Image, config: PreprocessingConfig, name: str | None = None) -> np.ndarray:
+    """Converts a decoded image to a `uint8` array `(channels, height, width)` following `config`.
+
+    Raises:
+        DataError: `config.crop_to_ink` is on and the image has no ink (a blank page, or one of a single
+            shade): there is nothing to compare, and scoring the empty page would give a confident-looking
+            answer about nothing. `name` labels the image in the message.
+    """
     if config.align_faces:
         chip = Image.fromarray(align_face(_to_mode(image, 3), config.image_size[0]))
         return _finish(np.asarray(chip.convert("L" if config.channels == 1 else "RGB"), dtype=np.uint8), config)
@@ -260,9 +266,13 @@ def image_to_array(image: Image.Image, config: PreprocessingConfig) -> np.ndarra
         background = 255
     if config.crop_to_ink:
         box = _crop_to_ink(grey)
-        if box is not None:
-            top, bottom, left, right = box
-            array = array[top:bottom, left:right]
+        if box is None:
+            raise DataError(
+                f"{name or 'image'}: no ink found (a blank page, or under 16 grey levels of contrast); "
+                "nothing to crop to and compare"
+            )
+        top, bottom, left, right = box
+        array = array[top:bottom, left:right]
     image = Image.fromarray(array)
     if config.keep_aspect:
         fill = background if array.ndim == 2 else (background,) * 3
@@ -282,7 +292,7 @@ def _finish(result: np.ndarray, config: PreprocessingConfig) -> np.ndarray:
 
 def load_image_array(source: ImageSource, config: PreprocessingConfig, name: str | None = None) -> np.ndarray:
     """Decodes and preprocesses one image to `uint8 (channels, height, width)`."""
-    return image_to_array(open_image(source, name), config)
+    return image_to_array(open_image(source, name), config, name or describe_source(source))
 
 
 def normalize_batch(batch: torch.Tensor, config: PreprocessingConfig) -> torch.Tensor:

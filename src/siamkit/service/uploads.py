@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from siamkit.data.preprocessing import PreprocessingConfig, image_to_array
+from siamkit.errors import DataError
 from siamkit.service.errors import BadUploadError, NotAnImageError
 from siamkit.service.thumbnails import thumbnail_data_uri
 
@@ -69,8 +70,10 @@ def decode_upload(
         raise BadUploadError(f"{name}: image is {width}x{height} pixels, more than the {max_pixels:,} allowed")
     try:
         image.load()
-        array = image_to_array(image, preprocessing)
+        array = image_to_array(image, preprocessing, name)
         thumbnail = None if thumbnail_size is None else thumbnail_data_uri(image, thumbnail_size)
+    except DataError as error:
+        raise BadUploadError(str(error)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise BadUploadError(f"{name}: the image is corrupt or truncated ({_one_line(error)})") from None
     return DecodedImage(name=name, array=array, thumbnail=thumbnail)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from siamkit.data.augmentation import random_affine
+from siamkit.data.augmentation import augment_images
 from siamkit.data.image_folder import ImageDataset
 from siamkit.data.pairs_csv import PairDataset, TripletDataset
 from siamkit.data.preprocessing import PreprocessingConfig
@@ -158,7 +158,7 @@ def prepare_inputs(
         return raw.to(device, dtype=torch.float32)
     images = raw.to(device).float().div_(255.0)
     if config.augmentation.enabled:
-        images = random_affine(images, config.augmentation, generator)
+        images = augment_images(images, config.augmentation, generator)
     if preprocessing.mean != 0.0 or preprocessing.std != 1.0:
         images = (images - preprocessing.mean) / preprocessing.std
     if config.channels_last:
