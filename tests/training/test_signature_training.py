@@ -16,13 +16,14 @@ import siamkit
 from siamkit.cli import app
 from siamkit.comparisons import ComparisonConfig
 from siamkit.data.preprocessing import PreprocessingConfig
-from siamkit.data.signature_folder import load_signature_folder
+from siamkit.data.signature_folder import SignatureDataset, load_signature_folder
 from siamkit.encoders import EncoderConfig
+from siamkit.errors import ConfigError
 from siamkit.evaluation.dataset_evaluation import calibrate_bundle, evaluate_folder
 from siamkit.network import SiameseConfig
 from siamkit.training.config import TrainConfig
 from siamkit.training.distributed import DistributedContext
-from siamkit.training.recipe import DataSpec, TrainingRecipe, run_recipe
+from siamkit.training.recipe import DataSpec, TrainingRecipe, load_training_data, run_recipe
 from siamkit.training.signature_batches import SignatureBatches
 from siamkit.training.trainer import make_batch_source
 
@@ -119,10 +120,34 @@ def test_train_calibrate_evaluate_verify(signature_folder: Path, tmp_path: Path)
     assert printed["same"] == verdict.same and printed["score"] == pytest.approx(verdict.score, rel=1e-5)
 
 
-def test_signatures_refuse_class_transforms_that_would_lose_the_forgeries(signature_folder: Path) -> None:
-    from siamkit.errors import ConfigError
-    from siamkit.training.recipe import load_training_data
+def test_mirrored_writers_are_new_writers_with_their_own_forgeries(signature_folder: Path, tmp_path: Path) -> None:
+    spec = DataSpec(train=str(signature_folder), kind="signatures", class_transforms=["identity", "flip", "rotate180"])
+    data, _ = load_training_data(spec, PREPROCESSING)
+    plain = load_signature_folder(signature_folder, PREPROCESSING)
+    count = len(plain.paths)
+    assert isinstance(data, SignatureDataset) and data.num_writers == 3 * WRITERS and len(data.paths) == 3 * count
+    assert torch.equal(data.images[count : 2 * count], plain.images.flip(-1))
+    assert torch.equal(data.images[2 * count :], plain.images.flip(-1).flip(-2))
+    assert torch.equal(data.genuine, plain.genuine.repeat(3))
+    assert torch.equal(data.writers[count : 2 * count], plain.writers + WRITERS)
+    # Genuine signatures are labelled by writer; every forgery, mirrored or not, is a class of its own.
+    assert torch.equal(data.labels[data.genuine], data.writers[data.genuine])
+    forgery_labels = data.labels[~data.genuine]
+    assert forgery_labels.unique().numel() == forgery_labels.numel() and int(forgery_labels.min()) >= data.num_writers
+    first_forgery = int(torch.nonzero(~plain.genuine)[0])
+    mirrored = data.class_names[int(data.labels[count + first_forgery])]
+    assert mirrored == plain.class_names[int(plain.labels[first_forgery])] + "/flip"
+    # Batches keep a writer's own (mirrored) forgeries as its negatives, and the recipe trains on them.
+    source = make_batch_source(data, TrainConfig(classes_per_batch=2, samples_per_class=2), DistributedContext())
+    for batch in source:
+        assert batch.labels is not None and torch.equal(batch.labels, data.writers[batch.input_indices])
+    recipe = tiny_recipe(signature_folder, tmp_path / "run")
+    recipe.data = spec
+    result = run_recipe(recipe)
+    assert result.bundle_path is not None and (result.bundle_path / "model.safetensors").is_file()
 
+
+def test_signatures_refuse_quarter_turns_of_oblong_images(signature_folder: Path) -> None:
     spec = DataSpec(train=str(signature_folder), kind="signatures", class_transforms=["identity", "rotate90"])
-    with pytest.raises(ConfigError, match="class_transforms"):
+    with pytest.raises(ConfigError, match="square images"):
         load_training_data(spec, PREPROCESSING)

@@ -51,7 +51,8 @@ class DataSpec:
         held_out_groups: Groups (Omniglot alphabets) removed from the training images; unless `validation` names
             other data, their images become the validation data.
         class_transforms: Names from `siamkit.data.class_expansion.CLASS_TRANSFORMS` (include `identity`): each
-            training class gets transformed copies that count as new classes (rotated/reflected characters).
+            training class gets transformed copies that count as new classes (rotated/reflected characters;
+            for signatures, mirrored or upside-down writers with their forgeries, see `expand_writers`).
     """
 
     train: str
@@ -137,9 +138,8 @@ def load_training_data(
             raise ConfigError("data.validation_classes: signatures need a separate data.validation folder of writers")
         train_data, validation = train_data.split_by_class(spec.validation_classes, seed=0)
     if spec.class_transforms:
-        # kind 'signatures' is excluded too: the transformed copies would lose which images are forgeries.
-        if spec.kind != "images" or not isinstance(train_data, ImageDataset):
-            raise ConfigError("data.class_transforms needs image folders (kind 'images')")
+        if spec.kind not in ("images", "signatures") or not isinstance(train_data, ImageDataset):
+            raise ConfigError("data.class_transforms needs image folders (kind 'images' or 'signatures')")
         train_data = expand_classes(train_data, spec.class_transforms)
     return train_data, validation
 
