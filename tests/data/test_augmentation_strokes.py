@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from siamkit.data import AugmentationConfig, augment_images, random_affine, random_stroke_thickening
-from siamkit.errors import ConfigError
+from siamkit.errors import ConfigError, DataError
 
 
 def one_pixel_cross(batch: int = 6, size: int = 16) -> torch.Tensor:
@@ -89,3 +89,11 @@ def test_bad_widths_are_refused(value: object):
 def test_round_trips_through_a_recipe_dictionary():
     config = AugmentationConfig(enabled=True, thicken_strokes=2)
     assert AugmentationConfig.from_dict(config.to_dict()) == config
+
+
+def test_a_batch_that_is_not_float_images_is_refused():
+    config = AugmentationConfig(enabled=True, thicken_strokes=1)
+    with pytest.raises(DataError, match=r"\(B, C, H, W\)"):
+        random_stroke_thickening(torch.zeros(16, 16), config)
+    with pytest.raises(DataError, match="float"):
+        random_stroke_thickening(torch.zeros(2, 1, 16, 16, dtype=torch.uint8), config)

@@ -179,16 +179,19 @@ def random_stroke_thickening(
 ) -> torch.Tensor:
     """Thickens the strokes of some images of `batch`, each by its own 1..`thicken_strokes` pixels.
 
-    Pens differ between the scans of one writer as much as between writers, so a model should not tell two
-    signatures apart by stroke width. Ink is the bright side when `config.fill` is below 0.5 (inverted images),
-    the dark side otherwise. Draws its random numbers only when the option is on, so recipes without it keep
-    their exact random streams.
+    One writer signs with different pens, so stroke width alone should not tell two signatures apart. Ink is
+    the bright side when `config.fill` is below 0.5 (inverted images), the dark side otherwise. Draws its random
+    numbers only when the option is on, so recipes without it keep their exact random streams.
 
     Returns:
         `batch` itself when the option is off, otherwise a new tensor.
     """
     if not config.enabled or config.thicken_strokes == 0:
         return batch
+    if batch.ndim != 4 or not batch.is_floating_point():
+        raise DataError(
+            f"random_stroke_thickening needs a float (B, C, H, W) batch, got {batch.dtype} {tuple(batch.shape)}"
+        )
     size = batch.shape[0]
     draws = torch.rand(size, 2, generator=generator, dtype=torch.float64)
     chosen = draws[:, 0] < config.probability
