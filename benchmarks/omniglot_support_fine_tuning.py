@@ -29,7 +29,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 import siamkit
 from siamkit.data.augmentation import AugmentationConfig, augment_images
 from siamkit.data.preprocessing import normalize_batch
-from siamkit.evaluation.one_shot_runs import read_one_shot_runs
+from siamkit.evaluation.one_shot_runs import read_one_shot_runs, run_similarities
 from siamkit.losses.triplet import TripletLoss
 from siamkit.mining.objective import in_batch_loss
 from siamkit.model import SiameseModel
@@ -98,18 +98,6 @@ def fine_tuned_network(
     return network
 
 
-def run_predictions(
-    network: SiameseNetwork, model: SiameseModel, test: torch.Tensor, training: torch.Tensor
-) -> torch.Tensor:
-    """Index of the most similar training image for each test item."""
-    with torch.no_grad():
-        test_embeddings = network.embed(normalize_batch(test, model.preprocessing))
-        training_embeddings = network.embed(normalize_batch(training, model.preprocessing))
-        raw = network.comparison.pairwise(test_embeddings, training_embeddings)
-        scores = network.comparison.to_score(raw)
-    return scores.argmax(dim=1) if model.higher_is_more_similar else scores.argmin(dim=1)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True)
@@ -140,14 +128,14 @@ def main() -> None:
         task = progress.add_task("runs", total=len(runs))
         for index, run in enumerate(runs):
             answers = torch.tensor(run.answers)
-            test, training = model.prepare(run.test), model.prepare(run.training)
-            networks = {"plain": model.network}
+            training = model.prepare(run.training)
+            models = {"plain": model}
             for setting in settings:
-                networks[setting.name] = fine_tuned_network(
-                    model, training, setting, augmentation, arguments.seed * 1000 + index
-                )
-            for name, network in networks.items():
-                hits = int((run_predictions(network, model, test, training) == answers).sum())
+                network = fine_tuned_network(model, training, setting, augmentation, arguments.seed * 1000 + index)
+                models[setting.name] = SiameseModel(network, model.preprocessing)
+            for name, scored in models.items():
+                # The evaluator's own scoring (`siamkit one-shot-runs`), so only the weights differ.
+                hits = int((run_similarities([scored], run).argmax(dim=1) == answers).sum())
                 correct[name] += hits
                 per_run[name].append(hits / len(run.test))
             items += len(run.test)

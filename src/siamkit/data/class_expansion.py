@@ -38,9 +38,9 @@ def expand_classes(dataset: ImageDataset, transforms: Sequence[str]) -> ImageDat
     Returns:
         A data set with `len(transforms) * num_classes` classes named `"<class>/<transform>"`.
     """
-    _check_transforms(dataset, transforms)
     if isinstance(dataset, SignatureDataset):
         return expand_writers(dataset, transforms)
+    _check_transforms(dataset, transforms)
     images, labels, names, paths = [], [], [], []
     for position, name in enumerate(transforms):
         images.append(CLASS_TRANSFORMS[name](dataset.images))

@@ -179,11 +179,20 @@ def _to_mode(image: Image.Image, channels: int) -> Image.Image:
     return image.convert("L" if channels == 1 else "RGB")
 
 
+# Grey levels between paper and the darkest mark below which a page counts as blank (no ink to work with).
+MIN_INK_CONTRAST = 16
+
+
+def _grey(array: np.ndarray) -> np.ndarray:
+    """The grey levels of an `(H, W)` or `(H, W, C)` image (colour channels averaged)."""
+    return array if array.ndim == 2 else array.mean(axis=2)
+
+
 def _crop_to_ink(grey: np.ndarray) -> tuple[int, int, int, int] | None:
     """Bounding box (top, bottom, left, right) of pixels clearly darker than the background, or None."""
     background = float(np.median(grey))
     darkest = float(grey.min())
-    if background - darkest < 16:
+    if background - darkest < MIN_INK_CONTRAST:
         return None
     ink = grey < (background + darkest) / 2
     rows = np.flatnonzero(ink.any(axis=1))
@@ -193,10 +202,10 @@ def _crop_to_ink(grey: np.ndarray) -> tuple[int, int, int, int] | None:
 
 def _whiten_background(array: np.ndarray, grey: np.ndarray, background: int) -> np.ndarray:
     """Maps the paper (the median grey) to white and the darkest ink to black; marks fainter than 20% of that
-    contrast become paper. A page without clear ink (under 16 grey levels of contrast) is left as it is."""
+    contrast become paper. A page without clear ink (under `MIN_INK_CONTRAST` grey levels) is left as it is."""
     darkest = float(np.percentile(grey, 0.2))
     contrast = background - darkest
-    if contrast < 16:
+    if contrast < MIN_INK_CONTRAST:
         return array
     ink = np.clip((background - array.astype(np.float32)) / contrast, 0.0, 1.0)
     ink[ink < 0.2] = 0.0
@@ -227,7 +236,7 @@ def otsu_threshold(grey: np.ndarray) -> int:
 def _binarize(array: np.ndarray, grey: np.ndarray) -> np.ndarray:
     """Ink (at or below Otsu's threshold) to black, everything else to white; a page of one shade is left as it
     is (there is no ink to separate)."""
-    if int(grey.max()) - int(grey.min()) < 16:
+    if int(grey.max()) - int(grey.min()) < MIN_INK_CONTRAST:
         return array
     levels = _grey_levels(grey)
     ink = levels <= otsu_threshold(levels)
@@ -254,21 +263,21 @@ def image_to_array(image: Image.Image, config: PreprocessingConfig, name: str | 
             image = image.resize((target_width, target_height), Image.Resampling.BILINEAR)
         return _finish(np.asarray(image, dtype=np.uint8), config)
     array = np.asarray(image, dtype=np.uint8)
-    grey = array if array.ndim == 2 else array.mean(axis=2)
+    grey = _grey(array)
     background = int(np.median(grey))
     if config.remove_background:
         array = _whiten_background(array, grey, background)
-        grey = array if array.ndim == 2 else array.mean(axis=2)
+        grey = _grey(array)
         background = 255
     if config.binarize:
         array = _binarize(array, grey)
-        grey = array if array.ndim == 2 else array.mean(axis=2)
+        grey = _grey(array)
         background = 255
     if config.crop_to_ink:
         box = _crop_to_ink(grey)
         if box is None:
             raise DataError(
-                f"{name or 'image'}: no ink found (a blank page, or under 16 grey levels of contrast); "
+                f"{name or 'image'}: no ink found (a blank page, or under {MIN_INK_CONTRAST} grey levels of contrast); "
                 "nothing to crop to and compare"
             )
         top, bottom, left, right = box
