@@ -210,3 +210,27 @@ def test_train_init_from_a_missing_bundle_exits_2_naming_it(image_folder: Path, 
     assert completed.returncode == 2
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1 and "training.initial_weights" in lines[0] and "no-such-bundle" in lines[0]
+
+
+def test_train_with_a_class_proxy_loss(image_folder: Path, tmp_path: Path) -> None:
+    completed = run_siamkit(
+        "train", "--data", str(image_folder), "--output", str(tmp_path), "--image-size", "20", "--max-steps", "3",
+        "--classes-per-batch", "4", "--samples-per-class", "2", "--no-progress", "--device", "cpu",
+        "--loss", "cosface", "--margin", "0.2", "--normalize", "--loss-lr", "0.05",
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    training = json.loads((tmp_path / "model" / "config.json").read_text())["metadata"]["training"]
+    assert training["config"]["loss"] == "cosface" and training["config"]["loss_options"] == {"margin": 0.2}
+    assert training["config"]["loss_learning_rate"] == 0.05
+    assert training["steps"] == 3
+
+
+def test_a_class_proxy_loss_on_raw_euclidean_embeddings_exits_2(image_folder: Path, tmp_path: Path) -> None:
+    completed = run_siamkit(
+        "train", "--data", str(image_folder), "--output", str(tmp_path), "--image-size", "20", "--max-steps", "3",
+        "--no-progress", "--device", "cpu", "--loss", "arcface",
+    )  # fmt: skip
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "normalize_embeddings" in lines[0], completed.stderr
+    assert not (tmp_path / "model").exists()

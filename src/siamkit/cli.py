@@ -100,7 +100,9 @@ def train(
         str, typer.Option(help="euclidean, squared_euclidean, manhattan, cosine, mahalanobis, learned_head.")
     ] = "euclidean",
     normalize: Annotated[bool, typer.Option(help="L2-normalise embeddings.")] = False,
-    loss: Annotated[str, typer.Option(help="contrastive, triplet or binary_cross_entropy.")] = "contrastive",
+    loss: Annotated[
+        str, typer.Option(help="contrastive, triplet, binary_cross_entropy, cosface or arcface.")
+    ] = "contrastive",
     margin: Annotated[float | None, typer.Option(help="Margin of contrastive/triplet losses.")] = None,
     mining: Annotated[str, typer.Option(help="In-batch mining: all, hard, semi_hard.")] = "all",
     image_size: Annotated[str, typer.Option(help="HEIGHTxWIDTH (or one number) images are resized to.")] = "28",
@@ -119,6 +121,9 @@ def train(
     classes_per_batch: Annotated[int, typer.Option(help="P classes per batch.")] = 16,
     samples_per_class: Annotated[int, typer.Option(help="K examples per class per batch.")] = 4,
     learning_rate: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 1e-3,
+    loss_learning_rate: Annotated[
+        float | None, typer.Option("--loss-lr", help="Peak learning rate of cosface/arcface class proxies.")
+    ] = None,
     weight_decay: Annotated[float, typer.Option(help="Weight decay.")] = 1e-4,
     optimizer: Annotated[str, typer.Option(help="adamw or sgd.")] = "adamw",
     schedule: Annotated[str, typer.Option(help="cosine, step or constant.")] = "cosine",
@@ -163,6 +168,7 @@ def train(
             embedding_dim=embedding_dim, comparison=comparison, normalize=normalize, loss=loss, margin=margin,
             mining=mining, image_size=_parse_size(image_size), channels=channels, invert=invert,
             crop_to_ink=crop_to_ink, keep_aspect=keep_aspect, remove_background=remove_background, binarize=binarize,
+            loss_learning_rate=loss_learning_rate,
             epochs=epochs, max_steps=max_steps,
             classes_per_batch=classes_per_batch, samples_per_class=samples_per_class, learning_rate=learning_rate,
             weight_decay=weight_decay, optimizer=optimizer, schedule=schedule, warmup_steps=warmup_steps,

@@ -16,7 +16,7 @@ from siamkit.comparisons import (
     SquaredEuclideanDistance,
 )
 from siamkit.errors import ConfigError, DataError
-from siamkit.losses import BinaryCrossEntropyLoss, ContrastiveLoss, DistanceRegressionLoss, TripletLoss
+from siamkit.losses import BinaryCrossEntropyLoss, ContrastiveLoss, CosFaceLoss, DistanceRegressionLoss, TripletLoss
 from siamkit.mining import check_objective, in_batch_loss, pair_loss, triplet_loss
 
 LABELS = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
@@ -180,6 +180,8 @@ def test_single_item_batch_gives_a_zero_pair_loss_and_a_warning(caplog) -> None:
         (EuclideanDistance(), DistanceRegressionLoss(), "all", "target distances"),
         (EuclideanDistance(), ContrastiveLoss(), "semi_hard", "triplet"),
         (EuclideanDistance(), TripletLoss(), "easy", "mining strategy"),
+        (EuclideanDistance(), CosFaceLoss(4, 3), "hard", "mines nothing"),
+        (LearnedHead(3), CosFaceLoss(4, 3), "all", "distance"),
     ],
 )
 def test_incompatible_objectives_are_config_errors(comparison, loss, strategy, message) -> None:
@@ -187,6 +189,14 @@ def test_incompatible_objectives_are_config_errors(comparison, loss, strategy, m
         check_objective(comparison, loss, strategy)
     with pytest.raises(ConfigError, match=message):
         in_batch_loss(torch.randn(8, 3), LABELS, comparison, loss, strategy)
+
+
+def test_class_proxy_losses_take_the_batch_as_it_is() -> None:
+    points = embeddings(8).float()
+    loss = CosFaceLoss(4, 3)
+    assert torch.equal(in_batch_loss(points, LABELS, CosineDistance(), loss), loss(points, LABELS))
+    with pytest.raises(ConfigError, match="class labels, not pairs"):
+        pair_loss(points[:4], points[4:], torch.tensor([1, 0, 1, 0]), CosineDistance(), loss)
 
 
 def test_bad_embedding_shapes_are_data_errors() -> None:

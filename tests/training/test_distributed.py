@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -16,19 +18,20 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_two_processes_keep_identical_replicas_and_only_rank_zero_writes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("loss", ["contrastive", "cosface"])
+def test_two_processes_keep_identical_replicas_and_only_rank_zero_writes(tmp_path: Path, loss: str) -> None:
     worker = Path(__file__).with_name("distributed_worker.py")
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     completed = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
          "--master_port", str(free_port()),
-         str(worker), str(tmp_path)],
+         str(worker), str(tmp_path), loss],
         capture_output=True, text=True, timeout=300, env=environment,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
     rank0 = (tmp_path / "rank0.txt").read_text().split()
     rank1 = (tmp_path / "rank1.txt").read_text().split()
-    assert rank0 == rank1  # same weights after the same steps
+    assert rank0 == rank1  # same weights (and, for cosface, class proxies) after the same steps
     assert rank0[1] == "4"
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

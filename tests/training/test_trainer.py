@@ -145,3 +145,73 @@ def test_losses_that_cannot_train_with_a_comparison_are_refused(
 ) -> None:
     with pytest.raises(ConfigError):
         train(small_network(comparison=comparison), pattern_dataset(), dataclasses.replace(quick_config, loss=loss))
+
+
+@pytest.mark.parametrize("loss", ["cosface", "arcface"])
+def test_class_proxy_losses_train_and_resume_exactly(
+    tmp_path: Path, quick_config: TrainConfig, monkeypatch: pytest.MonkeyPatch, loss: str
+) -> None:
+    data = pattern_dataset()
+    config = dataclasses.replace(
+        quick_config, loss=loss, loss_options={"scale": 10.0}, loss_learning_rate=1e-2, checkpoint_every_steps=2
+    )
+    uninterrupted = train(
+        small_network(comparison="cosine"), data, dataclasses.replace(config, output_dir=tmp_path / "a")
+    )
+    losses = [record["loss"] for record in uninterrupted.history if "loss" in record]
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
+    assert uninterrupted.bundle_path is not None
+    assert not any("proxies" in name for name in weights(uninterrupted.model.network))  # not in the model
+
+    killed_config = dataclasses.replace(config, output_dir=tmp_path / "killed")
+    real_step = trainer_module.training_step
+    calls = {"count": 0}
+
+    def dying_step(*args: object, **kwargs: object) -> float:
+        calls["count"] += 1
+        if calls["count"] == 6:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(trainer_module, "training_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(small_network(comparison="cosine"), data, killed_config)
+    monkeypatch.setattr(trainer_module, "training_step", real_step)
+    torch.manual_seed(123)  # the resumed run's fresh proxies differ; only the checkpoint's may be used
+    resumed = train(small_network(comparison="cosine", seed=99), data, killed_config, resume=True)
+    for name, value in weights(uninterrupted.model.network).items():
+        assert torch.equal(value, weights(resumed.model.network)[name]), name
+
+
+def test_class_proxies_learn_at_their_own_rate(quick_config: TrainConfig) -> None:
+    network = small_network(comparison="cosine")
+    loss = trainer_module.build_loss(dataclasses.replace(quick_config, loss="cosface"), network, pattern_dataset())
+    assert loss.proxies.shape == (6, 16)  # one per class, as long as the embeddings
+    optimizer = trainer_module.build_optimizer(
+        network, dataclasses.replace(quick_config, loss_learning_rate=0.05), loss
+    )
+    proxy_group = optimizer.param_groups[-1]
+    assert proxy_group["params"] == [loss.proxies] and proxy_group["lr"] == 0.05
+    assert proxy_group["weight_decay"] == 0.0
+    assert all(group["lr"] == quick_config.learning_rate for group in optimizer.param_groups[:-1])
+
+
+def test_class_proxy_losses_refuse_what_they_cannot_train(quick_config: TrainConfig) -> None:
+    config = dataclasses.replace(quick_config, loss="cosface")
+    with pytest.raises(ConfigError, match="normalize_embeddings"):
+        train(small_network(), pattern_dataset(), config)  # Euclidean on raw embeddings
+    with pytest.raises(ConfigError, match="mines nothing"):
+        train(small_network(comparison="cosine"), pattern_dataset(), dataclasses.replace(config, mining="hard"))
+    data = pattern_dataset()
+    pairs = PairDataset(
+        images=data.images[:4],
+        first_index=torch.tensor([0, 1]),
+        second_index=torch.tensor([2, 3]),
+        labels=torch.tensor([1.0, 0.0]),
+        paths=data.paths[:4],
+        preprocessing=data.preprocessing,
+    )
+    with pytest.raises(ConfigError, match="labelled classes"):
+        train(small_network(comparison="cosine"), pairs, config)
+    with pytest.raises(ConfigError, match="loss_learning_rate must be positive"):
+        dataclasses.replace(config, loss_learning_rate=0.0)

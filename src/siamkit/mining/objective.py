@@ -54,7 +54,8 @@ def check_objective(comparison: Comparison, loss: SiameseLoss, strategy: str = "
     Raises:
         ConfigError: Unknown strategy; `semi_hard` with a pair loss; a regression loss (it needs explicit
             target distances, see `pair_loss`); a logit loss without a learned head or a distance loss
-            with one; a triplet loss without a distance comparison.
+            with one; a triplet or class-proxy loss without a distance comparison; mining with a class-proxy
+            loss.
     """
     check_strategy(strategy)
     if loss.input_kind == "regression":
@@ -66,6 +67,13 @@ def check_objective(comparison: Comparison, loss: SiameseLoss, strategy: str = "
         check_strategy(strategy, for_pairs=True)
         _check_pair_scores(comparison, loss)
     elif loss.input_kind == "triplets":
+        _check_distance(comparison, loss)
+    elif loss.input_kind == "classes":
+        if strategy != "all":
+            raise ConfigError(
+                f"loss {_name(loss)} compares every embedding with a proxy of every class and mines nothing; "
+                f"set training.mining to 'all' (got {strategy!r})"
+            )
         _check_distance(comparison, loss)
     else:
         raise ConfigError(f"loss {_name(loss)} has an unknown input_kind {loss.input_kind!r}")
@@ -96,7 +104,8 @@ def in_batch_loss(
     Pair losses (contrastive, binary cross-entropy) score the pairs `mine_pairs` picks: distances are
     gathered from `comparison.pairwise` (one matrix product for the whole batch), a learned head's logits
     come from `comparison.forward` on the gathered pairs only. Triplet losses take the pairwise distance
-    matrix and the triplets `mine_triplets` picks. Mining reads detached scores; gradients flow only
+    matrix and the triplets `mine_triplets` picks. Class-proxy losses (CosFace, ArcFace) take the embeddings
+    and labels as they are. Mining reads detached scores; gradients flow only
     through the scores of the chosen pairs/triplets.
 
     Args:
@@ -123,6 +132,8 @@ def in_batch_loss(
             f"{tuple(labels.shape)}"
         )
     labels = labels.to(embeddings.device)
+    if loss.input_kind == "classes":
+        return loss(embeddings, labels)
     if loss.input_kind == "pairs":
         return _pair_objective(embeddings, labels, comparison, loss, strategy)
     if margin is None:
@@ -177,11 +188,13 @@ def pair_loss(
         loss: A pair or regression loss.
 
     Raises:
-        ConfigError: A triplet loss, or a comparison that does not suit the loss.
+        ConfigError: A triplet or class-proxy loss, or a comparison that does not suit the loss.
         DataError: The three inputs do not have the same number of rows.
     """
     if loss.input_kind == "triplets":
         raise ConfigError(f"loss {_name(loss)} needs triplets; use siamkit.mining.triplet_loss or in_batch_loss")
+    if loss.input_kind == "classes":
+        raise ConfigError(f"loss {_name(loss)} needs class labels, not pairs; train it on labelled classes")
     if loss.input_kind == "pairs":
         _check_pair_scores(comparison, loss)
     else:

@@ -1,8 +1,9 @@
 """Training checkpoints that let a killed run continue exactly where it stopped.
 
-A checkpoint is a folder with `state.safetensors` (network, best-so-far network, optimiser moments and
-random-generator states) and `state.json` (counters, schedule position, early-stopping state). It is
-written with `atomic_directory`, so a kill during the write leaves the previous checkpoint intact.
+A checkpoint is a folder with `state.safetensors` (network, best-so-far network, the loss's learned class
+proxies if it has any, optimiser moments and random-generator states) and `state.json` (counters, schedule
+position, early-stopping state). It is written with `atomic_directory`, so a kill during the write leaves the
+previous checkpoint intact.
 """
 
 from __future__ import annotations
@@ -79,9 +80,14 @@ def save_checkpoint(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     augmentation_generator: torch.Generator,
     loop: LoopState,
+    loss_function: torch.nn.Module | None = None,
 ) -> None:
     """Writes everything needed to resume into `folder`, replacing the previous checkpoint atomically."""
     tensors = {f"network.{name}": value.detach().cpu().contiguous() for name, value in network.state_dict().items()}
+    if loss_function is not None:
+        tensors.update(
+            {f"loss.{name}": value.detach().cpu().contiguous() for name, value in loss_function.state_dict().items()}
+        )
     if best_network_state is not None:
         tensors.update(
             {f"best.{name}": value.detach().cpu().contiguous() for name, value in best_network_state.items()}
@@ -109,6 +115,7 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     augmentation_generator: torch.Generator,
+    loss_function: torch.nn.Module | None = None,
 ) -> tuple[LoopState, dict[str, torch.Tensor] | None]:
     """Restores a checkpoint written by `save_checkpoint`; returns the loop state and best weights."""
     try:
@@ -121,6 +128,12 @@ def load_checkpoint(
         network.load_state_dict(network_state)
     except RuntimeError as error:
         raise DataError(f"{folder}: checkpoint does not match this network ({str(error).splitlines()[0]})") from None
+    if loss_function is not None:
+        loss_state = {name[len("loss.") :]: value for name, value in tensors.items() if name.startswith("loss.")}
+        try:
+            loss_function.load_state_dict(loss_state)
+        except RuntimeError as error:
+            raise DataError(f"{folder}: checkpoint does not match this loss ({str(error).splitlines()[0]})") from None
     optimizer.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
     scheduler.load_state_dict(meta["scheduler"])
     torch.set_rng_state(tensors["random.torch"])

@@ -31,11 +31,15 @@ class TrainConfig:
         groups_per_batch: Draw the P classes of a batch from this many groups (image folders nested as
             group/class, e.g. Omniglot alphabets; rotated copies join their original's group), P / G from
             each, so negatives are mostly same-group look-alikes; must divide P. None: classes from anywhere.
-        loss: Registered loss name (`contrastive`, `triplet`, `binary_cross_entropy`).
-        loss_options: Keyword options of the loss (`margin`, ...).
+        loss: Registered loss name (`contrastive`, `triplet`, `binary_cross_entropy`, or a class-proxy loss,
+            `cosface` or `arcface`, which learns one vector per training class and needs `mining` 'all').
+        loss_options: Keyword options of the loss (`margin`, `scale`, ...).
         mining: How pairs/triplets are formed from a batch's embeddings (`all`, `hard`, `semi_hard`).
         optimizer: `adamw` or `sgd`.
         learning_rate: Peak learning rate.
+        loss_learning_rate: Peak learning rate of the loss's own parameters (the class proxies of `cosface` and
+            `arcface`); None: `learning_rate`. Proxy losses usually want it higher: a class's proxy is pulled
+            towards its images only in the few batches that hold that class.
         weight_decay: Decoupled weight decay (AdamW) or L2 (SGD).
         momentum: SGD momentum.
         schedule: `cosine` (to zero), `step` (x0.1 at 60% and 85%) or `constant`, after linear warm-up.
@@ -69,6 +73,7 @@ class TrainConfig:
     mining: str = "all"
     optimizer: Literal["adamw", "sgd"] = "adamw"
     learning_rate: float = 1e-3
+    loss_learning_rate: float | None = None
     weight_decay: float = 1e-4
     momentum: float = 0.9
     schedule: Literal["cosine", "step", "constant"] = "cosine"
@@ -114,6 +119,8 @@ class TrainConfig:
             raise ConfigError(f"time_budget_minutes must be positive, got {self.time_budget_minutes}")
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.loss_learning_rate is not None and self.loss_learning_rate <= 0:
+            raise ConfigError(f"loss_learning_rate must be positive, got {self.loss_learning_rate}")
         if isinstance(self.augmentation, dict):
             self.augmentation = AugmentationConfig(**self.augmentation)
 

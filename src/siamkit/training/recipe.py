@@ -232,6 +232,7 @@ def recipe_from_options(
     checkpoint_every_steps: int | None,
     remove_background: bool = False,
     binarize: bool = False,
+    loss_learning_rate: float | None = None,
 ) -> TrainingRecipe:
     """Builds a recipe from `siamkit train`'s flat options."""
     sources = {"images": data, "pairs": pairs, "triplets": triplets, "vectors": vectors}
@@ -271,6 +272,7 @@ def recipe_from_options(
         mining=mining,
         optimizer=optimizer,  # type: ignore[arg-type]
         learning_rate=learning_rate,
+        loss_learning_rate=loss_learning_rate,
         weight_decay=weight_decay,
         schedule=schedule,  # type: ignore[arg-type]
         warmup_steps=warmup_steps,

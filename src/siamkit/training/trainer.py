@@ -30,7 +30,7 @@ from siamkit.data.preprocessing import PreprocessingConfig
 from siamkit.data.signature_folder import SignatureDataset
 from siamkit.data.vectors import VectorDataset
 from siamkit.errors import ConfigError
-from siamkit.losses import SiameseLoss, create_loss
+from siamkit.losses import SiameseLoss, create_loss, takes_class_count
 from siamkit.mining import check_objective
 from siamkit.model import SiameseModel
 from siamkit.network import SiameseNetwork
@@ -85,14 +85,53 @@ def stored_inputs(data: TrainingData | ValidationData) -> torch.Tensor:
     return data.vectors if isinstance(data, VectorDataset) else data.images
 
 
-def build_optimizer(network: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW or SGD; biases and normalisation weights get no weight decay."""
+def build_loss(config: TrainConfig, network: SiameseNetwork, train_data: TrainingData) -> SiameseLoss:
+    """The configured loss; class-proxy losses get one proxy per training class, sized to the embeddings.
+
+    Raises:
+        ConfigError: A class-proxy loss on data without plain class labels (pair/triplet lists, signatures,
+            where forgeries are single-image classes), on a network built without a config, or on embeddings
+            that are neither L2-normalised nor compared by cosine (the proxies shape their angles only).
+    """
+    if not takes_class_count(config.loss):
+        return create_loss(config.loss, **config.loss_options)
+    if isinstance(train_data, PairDataset | TripletDataset | SignatureDataset):
+        raise ConfigError(
+            f"loss {config.loss!r} learns a proxy per class and needs labelled classes (data.kind 'images' or "
+            "'vectors'), not pair/triplet lists or signatures"
+        )
+    if network.config is None:
+        raise ConfigError(f"loss {config.loss!r} needs a network built from a config (to size its proxies)")
+    if not network.normalize_embeddings and network.config.comparison.name != "cosine":
+        raise ConfigError(
+            f"loss {config.loss!r} shapes the angles between embeddings only; set network.normalize_embeddings "
+            "to true or use the cosine comparison"
+        )
+    return create_loss(
+        config.loss,
+        num_classes=train_data.num_classes,
+        embedding_dim=network.config.encoder.embedding_dim,
+        **config.loss_options,
+    )
+
+
+def build_optimizer(
+    network: nn.Module, config: TrainConfig, loss_function: nn.Module | None = None
+) -> torch.optim.Optimizer:
+    """AdamW or SGD; biases and normalisation weights get no weight decay, nor do a loss's class proxies
+    (their length is normalised away, so decay would only raise their effective learning rate); the proxies
+    learn at `config.loss_learning_rate` when it is set."""
     decayed = [parameter for parameter in network.parameters() if parameter.ndim > 1]
     undecayed = [parameter for parameter in network.parameters() if parameter.ndim <= 1]
-    groups = [
+    groups: list[dict[str, Any]] = [
         {"params": decayed, "weight_decay": config.weight_decay},
         {"params": undecayed, "weight_decay": 0.0},
     ]
+    loss_parameters = [] if loss_function is None else list(loss_function.parameters())
+    if loss_parameters:
+        groups.append(
+            {"params": loss_parameters, "weight_decay": 0.0, "lr": config.loss_learning_rate or config.learning_rate}
+        )
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.learning_rate, momentum=config.momentum, nesterov=True)
     return torch.optim.AdamW(groups, lr=config.learning_rate)
@@ -216,7 +255,10 @@ def _train(
     context: DistributedContext,
 ) -> TrainResult:
     device = context.device
-    loss_function = create_loss(config.loss, **config.loss_options)
+    loss_function = build_loss(config, network, train_data).to(device)
+    if context.is_distributed:
+        for parameter in loss_function.parameters():  # every process starts from rank 0's class proxies
+            torch.distributed.broadcast(parameter.data, src=0)
     if not isinstance(train_data, PairDataset | TripletDataset):  # explicit lists are checked by pair/triplet_loss
         check_objective(network.comparison, loss_function, config.mining)
     network.to(device)
@@ -234,7 +276,7 @@ def _train(
         total_steps = min(total_steps, config.max_steps)
     if config.time_budget_minutes is not None and context.is_distributed:
         raise ConfigError("training.time_budget_minutes works in single-process runs only (remove it for torchrun)")
-    optimizer = build_optimizer(network, config)
+    optimizer = build_optimizer(network, config, loss_function)
     clock = TrainingClock(None if config.time_budget_minutes is None else config.time_budget_minutes * 60)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule_factor(config, total_steps, clock.fraction))
     augmentation_generator = torch.Generator().manual_seed(config.seed * 1000 + 17 + context.rank)
@@ -244,7 +286,9 @@ def _train(
     metrics_log = MetricsLog(config.output_dir / METRICS_FILE, enabled=context.is_main)
     loop, best_state = LoopState(), None
     if resume and (checkpoint_folder / "state.json").exists():
-        loop, best_state = load_checkpoint(checkpoint_folder, network, optimizer, scheduler, augmentation_generator)
+        loop, best_state = load_checkpoint(
+            checkpoint_folder, network, optimizer, scheduler, augmentation_generator, loss_function
+        )
         metrics_log.truncate_after(loop.step)
         clock.restore(float(loop.extra.get("elapsed_seconds", 0.0)))  # the scheduler holds this same clock
         logger.info("resumed at step %d (epoch %d, batch %d)", loop.step, loop.epoch, loop.batch_in_epoch)
@@ -254,7 +298,16 @@ def _train(
     def checkpoint() -> None:
         loop.extra["elapsed_seconds"] = clock.elapsed()
         if context.is_main:
-            save_checkpoint(checkpoint_folder, network, best_state, optimizer, scheduler, augmentation_generator, loop)
+            save_checkpoint(
+                checkpoint_folder,
+                network,
+                best_state,
+                optimizer,
+                scheduler,
+                augmentation_generator,
+                loop,
+                loss_function,
+            )
 
     inputs = stored_inputs(train_data)
     images_seen, started = 0, time.perf_counter()
