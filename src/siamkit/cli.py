@@ -103,7 +103,9 @@ def train(
     loss: Annotated[
         str, typer.Option(help="contrastive, triplet, binary_cross_entropy, cosface or arcface.")
     ] = "contrastive",
-    margin: Annotated[float | None, typer.Option(help="Margin of contrastive/triplet losses.")] = None,
+    margin: Annotated[
+        float | None, typer.Option(help="Margin of the loss (contrastive, triplet, cosface, arcface).")
+    ] = None,
     mining: Annotated[str, typer.Option(help="In-batch mining: all, hard, semi_hard.")] = "all",
     image_size: Annotated[str, typer.Option(help="HEIGHTxWIDTH (or one number) images are resized to.")] = "28",
     channels: Annotated[int, typer.Option(help="1 (grey) or 3 (colour).")] = 1,

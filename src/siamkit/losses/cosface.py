@@ -17,7 +17,7 @@ class CosFaceLoss(ClassProxyLoss):
     Args:
         num_classes: Training classes.
         embedding_dim: Length of the embeddings.
-        scale: Logit scale (CosFace uses 30-64; fewer classes need less).
+        scale: Logit scale (the CosFace paper uses 64 for face identities).
         margin: Subtracted from the true class's cosine.
     """
 
