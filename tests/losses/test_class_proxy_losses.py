@@ -35,7 +35,11 @@ def cosface_reference(margin: float):
 
 
 def arcface_reference(margin: float):
-    return lambda cosine: math.cos(min(math.acos(cosine) + margin, math.pi))
+    def penalised(cosine: float) -> float:
+        angle = math.acos(cosine)
+        return math.cos(angle + margin) if angle < math.pi - margin else cosine - margin * math.sin(margin)
+
+    return penalised
 
 
 @pytest.mark.parametrize(("name", "reference"), [("cosface", cosface_reference), ("arcface", arcface_reference)])
@@ -82,9 +86,13 @@ def test_embeddings_on_their_proxies_cost_little() -> None:
 
 def test_arcface_never_rewards_moving_away_from_the_proxy() -> None:
     loss = ArcFaceLoss(2, 2, scale=1.0, margin=0.5)
-    cosines = torch.linspace(-1.0, 1.0, 201)
+    cosines = torch.linspace(-1.0, 1.0, 201, requires_grad=True)
     penalised = loss.margin_cosine(cosines)
     assert (penalised[1:] >= penalised[:-1]).all()  # rises with the cosine, even past pi - margin
+    penalised.sum().backward()
+    assert cosines.grad is not None and (cosines.grad[:-1] > 0).all()  # and always has a gradient
+    opposite = loss.margin_cosine(torch.tensor([-1.0]))
+    assert opposite.item() == pytest.approx(-1.0 - 0.5 * math.sin(0.5))  # the fallback branch
 
 
 def test_class_losses_declare_their_input_and_need_their_sizes() -> None:

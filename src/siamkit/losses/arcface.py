@@ -17,8 +17,9 @@ class ArcFaceLoss(ClassProxyLoss):
     """Proxy softmax where the true class's *angle* is widened by `margin` radians: its logit is
     `scale cos(theta + margin)`.
 
-    The widened angle is capped at pi so the logit keeps falling as the angle grows (uncapped, an embedding
-    past `pi - margin` from its proxy would be rewarded for moving further away).
+    Past `theta = pi - margin`, `cos(theta + margin)` would rise again and reward moving further from the proxy,
+    so there the logit is `cos(theta) - margin sin(margin)` instead (as in the ArcFace reference code): it keeps
+    falling with the angle and keeps a gradient.
 
     Args:
         num_classes: Training classes.
@@ -31,8 +32,9 @@ class ArcFaceLoss(ClassProxyLoss):
         super().__init__(num_classes, embedding_dim, scale, margin)
 
     def margin_cosine(self, cosine: torch.Tensor) -> torch.Tensor:
-        angle = torch.acos(cosine.clamp(-_COSINE_LIMIT, _COSINE_LIMIT))
-        return torch.cos((angle + self.margin).clamp_max(math.pi))
+        widened = torch.cos(torch.acos(cosine.clamp(-_COSINE_LIMIT, _COSINE_LIMIT)) + self.margin)
+        fallback = cosine - self.margin * math.sin(self.margin)
+        return torch.where(cosine > math.cos(math.pi - self.margin), widened, fallback)
 
 
 @register_class_loss("arcface")
