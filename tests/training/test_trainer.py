@@ -26,6 +26,26 @@ def weights(network: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: value.detach().clone() for name, value in network.state_dict().items()}
 
 
+def train_until_killed(
+    network: SiameseNetwork, data: object, config: TrainConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trains until the 6th step raises KeyboardInterrupt (after the checkpoint at step 4 when
+    `checkpoint_every_steps` is 2, mid-epoch), then restores the real training step."""
+    real_step = trainer_module.training_step
+    calls = {"count": 0}
+
+    def dying_step(*args: object, **kwargs: object) -> float:
+        calls["count"] += 1
+        if calls["count"] == 6:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(trainer_module, "training_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(network, data, config)  # type: ignore[arg-type]
+    monkeypatch.setattr(trainer_module, "training_step", real_step)
+
+
 def test_training_lowers_the_loss_and_writes_a_reloadable_bundle(quick_config: TrainConfig) -> None:
     data = pattern_dataset()
     validation = pattern_dataset(seed=1)
@@ -59,20 +79,8 @@ def test_resume_after_a_kill_continues_exactly(
     uninterrupted = train(small_network(), data, dataclasses.replace(config, output_dir=tmp_path / "full"))
 
     killed_config = dataclasses.replace(config, output_dir=tmp_path / "killed")
-    real_step = trainer_module.training_step
-    calls = {"count": 0}
-
-    def dying_step(*args: object, **kwargs: object) -> float:
-        calls["count"] += 1
-        if calls["count"] == 6:  # dies after the checkpoint at step 4, mid-epoch
-            raise KeyboardInterrupt
-        return real_step(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(trainer_module, "training_step", dying_step)
-    with pytest.raises(KeyboardInterrupt):
-        train(small_network(), data, killed_config)
+    train_until_killed(small_network(), data, killed_config, monkeypatch)
     assert not (killed_config.output_dir / "model").exists()  # no half-finished bundle
-    monkeypatch.setattr(trainer_module, "training_step", real_step)
     resumed = train(small_network(seed=99), data, killed_config, resume=True)
 
     assert resumed.steps == uninterrupted.steps
@@ -164,19 +172,7 @@ def test_class_proxy_losses_train_and_resume_exactly(
     assert not any("proxies" in name for name in weights(uninterrupted.model.network))  # not in the model
 
     killed_config = dataclasses.replace(config, output_dir=tmp_path / "killed")
-    real_step = trainer_module.training_step
-    calls = {"count": 0}
-
-    def dying_step(*args: object, **kwargs: object) -> float:
-        calls["count"] += 1
-        if calls["count"] == 6:
-            raise KeyboardInterrupt
-        return real_step(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(trainer_module, "training_step", dying_step)
-    with pytest.raises(KeyboardInterrupt):
-        train(small_network(comparison="cosine"), data, killed_config)
-    monkeypatch.setattr(trainer_module, "training_step", real_step)
+    train_until_killed(small_network(comparison="cosine"), data, killed_config, monkeypatch)
     torch.manual_seed(123)  # the resumed run's fresh proxies differ; only the checkpoint's may be used
     resumed = train(small_network(comparison="cosine", seed=99), data, killed_config, resume=True)
     for name, value in weights(uninterrupted.model.network).items():
