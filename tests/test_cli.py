@@ -125,6 +125,10 @@ def test_embed_writes_npy(trained_bundle: Path, image_folder: Path, tmp_path: Pa
             "--protocol",
         ),
         (lambda bundle, bad: ["train", "--data", str(bad.parent), "--encoder", "nope"], "unknown encoder"),
+        # click's own usage errors (typer 0.28+ raises them from its private copy of click)
+        (lambda bundle, bad: ["train", "--no-such-option", "1"], "No such option: --no-such-option"),
+        (lambda bundle, bad: ["verify", "--model", str(bundle)], "Missing argument"),
+        (lambda bundle, bad: ["no-such-command"], "No such command"),
     ],
 )
 def test_user_errors_are_one_line_with_exit_code_2(
@@ -162,6 +166,25 @@ def test_evaluate_with_the_signature_protocol_and_an_html_report(trained_bundle:
     assert "forgeries_1_1.png" in page and "data:image/png;base64," in page
     assert "<h2>Per class</h2>" in page
     assert {"roc.png", "det.png", "scores.png"} <= {path.name for path in (tmp_path / "report").iterdir()}
+
+
+def test_train_from_a_recipe_file_with_data_and_output_overridden(image_folder: Path, tmp_path: Path) -> None:
+    first = run_siamkit(
+        "train", "--data", str(image_folder), "--output", str(tmp_path / "first"), "--image-size", "20",
+        "--max-steps", "2", "--classes-per-batch", "4", "--samples-per-class", "2", "--no-progress", "--device", "cpu",
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    recipe = json.loads((tmp_path / "first" / "recipe.json").read_text())
+    recipe["data"]["train"] = str(tmp_path / "moved-away")  # the recipe's own data path no longer exists
+    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
+    second = run_siamkit(
+        "train", "--config", str(tmp_path / "recipe.json"), "--data", str(image_folder),
+        "--output", str(tmp_path / "second"), "--no-progress",
+    )  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    written = json.loads((tmp_path / "second" / "model" / "config.json").read_text())["metadata"]
+    assert written["data"]["train"] == str(image_folder)
+    assert written["training"]["config"]["output_dir"] == str(tmp_path / "second")
 
 
 def test_train_stops_at_its_time_budget(image_folder: Path, tmp_path: Path) -> None:

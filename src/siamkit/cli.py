@@ -89,7 +89,9 @@ def train(
     labels: Annotated[str | None, typer.Option(help="Labels .npy for --vectors given as .npy.")] = None,
     validation: Annotated[str | None, typer.Option(help="Folder of held-out classes for validation.")] = None,
     validation_classes: Annotated[float, typer.Option(help="Or: share of classes held out for validation.")] = 0.0,
-    config: Annotated[Path | None, typer.Option(help="A recipe JSON file; other options are then ignored.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="A recipe JSON file; --data/--output override it, other options are ignored.")
+    ] = None,
     preset: Annotated[
         str | None, typer.Option(help="A shipped recipe by name (see --list-presets); --data/--output override it.")
     ] = None,
@@ -161,6 +163,10 @@ def train(
         raise ConfigError("give --config or --preset, not both")
     if config is not None:
         recipe = TrainingRecipe.from_file(config)
+        if data is not None:
+            recipe.data.train = data
+        if output is not None:
+            recipe.training.output_dir = output
     elif preset is not None:
         recipe = load_preset(preset, data=data, output=output)
     else:
@@ -401,13 +407,35 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except Exception as error:  # click's usage errors
-        import click
+    except Exception as error:
+        if not isinstance(error, _usage_error_types()):
+            raise
+        context = getattr(error, "ctx", None)
+        hint = f" (see '{context.command_path} --help')" if context is not None else ""
+        typer.echo(f"error: {error.format_message()}{hint}", err=True)  # type: ignore[attr-defined]
+        sys.exit(2)
 
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(2)
-        raise
+
+def _usage_error_types() -> tuple[type[Exception], ...]:
+    """Click's usage errors (unknown option, bad choice, missing argument), wherever this typer keeps them.
+
+    Recent typer releases (0.29 here) raise them from typer's own copy of click, which `click.ClickException`
+    does not catch; older ones raise click's.
+    """
+    types: list[type[Exception]] = []
+    try:
+        import click
+    except ImportError:  # a typer that no longer needs click
+        pass
+    else:
+        types.append(click.ClickException)
+    try:
+        from typer._click.exceptions import ClickException as TyperClickException
+    except ImportError:  # a typer that uses click itself
+        pass
+    else:
+        types.append(TyperClickException)
+    return tuple(types)
 
 
 if __name__ == "__main__":
