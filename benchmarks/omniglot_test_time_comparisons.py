@@ -8,7 +8,10 @@ change only how a test item is compared with the run's training images, not the 
   so it stays a per-item decision that never looks at other test items);
 - `local_descriptors`: compare the encoder's last feature maps location by location instead of their pooled
   average (DN4's image-to-image measure: for each location of one image, its best cosine match anywhere in the
-  other, averaged, in both directions), so a stroke drawn a little elsewhere still finds its match.
+  other, averaged, in both directions), so a stroke drawn a little elsewhere still finds its match;
+- `support_hubness`: CSLS (Conneau et al. 2018) on the candidates' side: a training image that is close to many
+  of the run's other training images (a "hub" of its alphabet) attracts wrong answers, so each cosine is
+  lowered by half the training image's mean cosine to its `HUB_NEIGHBOURS` nearest fellow training images.
 
 The default comparison (`global`, the bundle's own distance) is scored in the same pass, on the same embeddings,
 as the baseline. ResNet bundles only (the local descriptors are the feature map before its average pooling).
@@ -34,7 +37,8 @@ from siamkit.evaluation.one_shot_runs import read_one_shot_runs
 from siamkit.model import SiameseModel
 from verification_folds import machine, write_results
 
-COMPARISONS = ("global", "support_centred", "local_descriptors")
+COMPARISONS = ("global", "support_centred", "local_descriptors", "support_hubness")
+HUB_NEIGHBOURS = 5
 
 
 def pooled_and_local(model: SiameseModel, paths: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,6 +65,18 @@ def local_match(queries: torch.Tensor, references: torch.Tensor) -> torch.Tensor
     return similarities.max(dim=3).values.mean(dim=2)
 
 
+def support_hubness(
+    test_embeddings: torch.Tensor, training_embeddings: torch.Tensor, neighbours: int = HUB_NEIGHBOURS
+) -> torch.Tensor:
+    """`(test, training)` cosines, each lowered by half the training image's mean cosine to its `neighbours`
+    nearest other training images (CSLS with the test side's term dropped: it is the same for every candidate)."""
+    unit_test = functional.normalize(test_embeddings, dim=-1)
+    unit_training = functional.normalize(training_embeddings, dim=-1)
+    among_training = unit_training @ unit_training.T - 3.0 * torch.eye(len(unit_training))  # never itself
+    hubness = among_training.topk(min(neighbours, len(unit_training) - 1), dim=1).values.mean(dim=1)
+    return unit_test @ unit_training.T - 0.5 * hubness
+
+
 def similarities(model: SiameseModel, test: list[Path], training: list[Path]) -> dict[str, torch.Tensor]:
     """`(test items, training images)` similarities, larger = more alike, for each comparison."""
     test_embeddings, test_local = pooled_and_local(model, test)
@@ -74,6 +90,7 @@ def similarities(model: SiameseModel, test: list[Path], training: list[Path]) ->
         "global": scores if model.higher_is_more_similar else -scores,
         "support_centred": centred_test @ centred_training.T,
         "local_descriptors": 0.5 * both_ways,
+        "support_hubness": support_hubness(test_embeddings, training_embeddings),
     }
 
 

@@ -4,33 +4,18 @@ whole run of the script on tiny generated runs with a random ResNet bundle."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from siamkit.bundle import save_bundle
-from siamkit.comparisons import ComparisonConfig
-from siamkit.data.preprocessing import PreprocessingConfig
-from siamkit.encoders import EncoderConfig
-from siamkit.evaluation.run_generator import make_one_shot_runs
-from siamkit.network import SiameseConfig, SiameseNetwork
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-SCRIPT = BENCHMARKS / "omniglot_test_time_comparisons.py"
+from .conftest import TinyCharacters, import_benchmark, run_benchmark
 
 
 @pytest.fixture
 def comparisons(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    import omniglot_test_time_comparisons
-
-    return omniglot_test_time_comparisons
+    return import_benchmark(monkeypatch, "omniglot_test_time_comparisons")
 
 
 def test_local_match_takes_each_locations_best_match_then_averages(comparisons: ModuleType) -> None:
@@ -47,28 +32,38 @@ def test_local_match_takes_each_locations_best_match_then_averages(comparisons: 
     assert torch.allclose(comparisons.local_match(queries, queries).diagonal(), torch.ones(2), atol=1e-6)
 
 
-def test_the_script_scores_every_comparison_on_generated_runs(tmp_path: Path) -> None:
-    root = tmp_path / "images_background"
-    generator = np.random.default_rng(0)
-    for character in range(1, 6):
-        prototype = generator.integers(0, 2, size=(4, 4)).repeat(4, axis=0).repeat(4, axis=1) * 255
-        folder = root / "Alpha" / f"character{character:02d}"
-        folder.mkdir(parents=True)
-        for drawer in range(1, 4):
-            Image.fromarray(prototype.astype(np.uint8)).save(folder / f"{character:02d}_{drawer:02d}.png")
-    make_one_shot_runs(root, tmp_path / "runs", runs=2, ways=5, seed=0)
-    torch.manual_seed(0)
-    encoder = EncoderConfig("resnet", (1, 16, 16), 8, {"widths": [4, 8]})
-    network = SiameseNetwork.from_config(SiameseConfig(encoder, ComparisonConfig("euclidean")))
-    save_bundle(tmp_path / "model", network, PreprocessingConfig(image_size=(16, 16)))
-    completed = subprocess.run(
-        [sys.executable, str(SCRIPT), "--model", str(tmp_path / "model"), "--runs", str(tmp_path / "runs"),
-         "--threads", "1", "--json-out", str(tmp_path / "result.json")],
-        capture_output=True, text=True, timeout=120, cwd=BENCHMARKS.parent,
+def test_support_hubness_lowers_each_candidate_by_half_its_closeness_to_the_others(comparisons: ModuleType) -> None:
+    generator = torch.Generator().manual_seed(1)
+    test = torch.randn(3, 4, generator=generator)
+    training = torch.randn(5, 4, generator=generator)
+    unit_test = torch.nn.functional.normalize(test, dim=-1)
+    unit_training = torch.nn.functional.normalize(training, dim=-1)
+    expected = torch.zeros(3, 5)
+    for item in range(3):
+        for candidate in range(5):
+            others = sorted(
+                (float(unit_training[candidate] @ unit_training[other]) for other in range(5) if other != candidate),
+                reverse=True,
+            )
+            expected[item, candidate] = float(unit_test[item] @ unit_training[candidate]) - 0.5 * sum(others[:2]) / 2
+    assert torch.allclose(comparisons.support_hubness(test, training, neighbours=2), expected, atol=1e-6)
+    # A hub (b, close to a and c) loses a test item it is only slightly closer to than an isolated candidate (d).
+    hub_run = torch.tensor([[1.0, 0.0, 0.0], [0.7, 0.7, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    item = torch.tensor([[0.4, 0.4, 0.55]])
+    assert int((item @ torch.nn.functional.normalize(hub_run, dim=-1).T).argmax()) == 1
+    assert int(comparisons.support_hubness(item, hub_run, neighbours=1).argmax()) == 3
+
+
+def test_the_script_scores_every_comparison_on_generated_runs(tiny_characters: TinyCharacters, tmp_path: Path) -> None:
+    completed = run_benchmark(
+        "omniglot_test_time_comparisons.py", "--model", str(tiny_characters.model), "--runs", str(tiny_characters.runs),
+        "--threads", "1", "--json-out", str(tmp_path / "result.json"),
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["n_items"] == 10 and result["n_runs"] == 2
-    assert set(result["accuracy"]) == {"global", "support_centred", "local_descriptors"}
-    # Every drawer drew the same image: the identical copy is the most similar by any of the comparisons.
-    assert all(value == 1.0 for value in result["accuracy"].values())
+    assert set(result["accuracy"]) == {"global", "support_centred", "local_descriptors", "support_hubness"}
+    # Every drawer drew the same image: the identical copy is the most similar by every comparison but the
+    # hubness one, which may rightly prefer a less crowded candidate (tested above).
+    assert all(value == 1.0 for name, value in result["accuracy"].items() if name != "support_hubness")
+    assert 0.0 <= result["accuracy"]["support_hubness"] <= 1.0
