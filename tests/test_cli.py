@@ -187,6 +187,16 @@ def test_train_from_a_recipe_file_with_data_and_output_overridden(image_folder: 
     assert written["training"]["config"]["output_dir"] == str(tmp_path / "second")
 
 
+def test_options_a_preset_or_recipe_sets_are_refused_not_ignored(tmp_path: Path) -> None:
+    completed = run_siamkit("train", "--preset", "faces", "--max-steps", "5", "--margin", "0.2")
+    assert completed.returncode == 2, completed.stderr
+    lines = [line for line in completed.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: --max-steps, --margin cannot be combined with --preset")
+    (tmp_path / "recipe.json").write_text("{}")  # refused before the file is read
+    completed = run_siamkit("train", "--config", str(tmp_path / "recipe.json"), "--epochs", "3")
+    assert completed.returncode == 2 and "error: --epochs cannot be combined with --config" in completed.stderr
+
+
 def test_train_stops_at_its_time_budget(image_folder: Path, tmp_path: Path) -> None:
     completed = run_siamkit(
         "train", "--data", str(image_folder), "--output", str(tmp_path), "--image-size", "20", "--epochs", "100000",

@@ -79,6 +79,7 @@ def demo(
     )
 )
 def train(
+    context: typer.Context,
     output: Annotated[
         Path | None, typer.Option(help="Run folder: model bundle, checkpoints, metrics, plots [runs/siamkit].")
     ] = None,
@@ -90,7 +91,7 @@ def train(
     validation: Annotated[str | None, typer.Option(help="Folder of held-out classes for validation.")] = None,
     validation_classes: Annotated[float, typer.Option(help="Or: share of classes held out for validation.")] = 0.0,
     config: Annotated[
-        Path | None, typer.Option(help="A recipe JSON file; --data/--output override it, other options are ignored.")
+        Path | None, typer.Option(help="A recipe JSON file; --data/--output override it, options it sets are refused.")
     ] = None,
     preset: Annotated[
         str | None, typer.Option(help="A shipped recipe by name (see --list-presets); --data/--output override it.")
@@ -161,6 +162,8 @@ def train(
 
     if config is not None and preset is not None:
         raise ConfigError("give --config or --preset, not both")
+    if config is not None or preset is not None:
+        _refuse_options_a_recipe_fixes(context, "--config" if config is not None else "--preset")
     if config is not None:
         recipe = TrainingRecipe.from_file(config)
         if data is not None:
@@ -192,6 +195,8 @@ def train(
         recipe.training.time_budget_minutes = time_budget_minutes
     if init_from is not None:
         recipe.training.initial_weights = init_from
+    if checkpoint_every_steps is not None:
+        recipe.training.checkpoint_every_steps = checkpoint_every_steps
     result = run_recipe(recipe, resume=resume)
     if result.bundle_path is not None:
         summary = f"trained {result.steps} steps in {result.seconds:.1f} s ({result.images_per_second:,.0f} images/s)"
@@ -199,6 +204,34 @@ def train(
             summary += f"; validation EER {result.best_validation['eer']:.4f}, AUC {result.best_validation['auc']:.4f}"
         Console().print(summary)
         Console().print(f"model bundle: {result.bundle_path}")
+
+
+# What a recipe (file or preset) leaves to the command line: where the data and the run folder are, and how this
+# one run goes; everything else is the recipe's.
+RECIPE_RUN_OPTIONS = frozenset(
+    {"config", "preset", "list_presets", "data", "output", "device", "time_budget_minutes", "checkpoint_every_steps",
+     "init_from", "resume", "progress"}
+)  # fmt: skip
+
+
+def _refuse_options_a_recipe_fixes(context: typer.Context, source: str) -> None:
+    """Raises ConfigError for options given beside `--config`/`--preset` that the recipe decides.
+
+    Ignoring them silently would train something other than what the command line says (`--max-steps 100`
+    beside a 7,800-step preset).
+    """
+    flags = {parameter.name: parameter.opts[0] for parameter in context.command.params}
+    given = [
+        flags.get(name, name)
+        for name in context.params
+        if name not in RECIPE_RUN_OPTIONS and getattr(context.get_parameter_source(name), "name", "") == "COMMANDLINE"
+    ]
+    if given:
+        pronoun = "it" if len(given) == 1 else "them"
+        raise ConfigError(
+            f"{', '.join(given)} cannot be combined with {source}: the recipe sets {pronoun}; edit a copy of the "
+            "recipe JSON (presets are in siamkit/training/presets/) and train it with --config"
+        )
 
 
 @app.command(epilog="Example: siamkit evaluate --model runs/faces/model --data held_out_faces/ --json --plots report/")
