@@ -94,7 +94,7 @@ def train(
         Path | None, typer.Option(help="A recipe JSON file; --data/--output override it, options it sets are refused.")
     ] = None,
     preset: Annotated[
-        str | None, typer.Option(help="A shipped recipe by name (see --list-presets); --data/--output override it.")
+        str | None, typer.Option(help="A shipped recipe by name (see --list-presets); like --config.")
     ] = None,
     list_presets: Annotated[bool, typer.Option("--list-presets", help="Print the shipped presets and exit.")] = False,
     encoder: Annotated[str, typer.Option(help="Encoder: mlp, conv4, koch, signet, resnet.")] = "conv4",
