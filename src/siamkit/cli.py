@@ -164,14 +164,11 @@ def train(
         raise ConfigError("give --config or --preset, not both")
     if config is not None or preset is not None:
         _refuse_options_a_recipe_fixes(context, "--config" if config is not None else "--preset")
-    if config is not None:
-        recipe = TrainingRecipe.from_file(config)
+        recipe = TrainingRecipe.from_file(config) if config is not None else load_preset(str(preset))
         if data is not None:
             recipe.data.train = data
         if output is not None:
             recipe.training.output_dir = output
-    elif preset is not None:
-        recipe = load_preset(preset, data=data, output=output)
     else:
         recipe = recipe_from_options(
             output=output or Path("runs/siamkit"), data=data, pairs=pairs, triplets=triplets, vectors=vectors,
