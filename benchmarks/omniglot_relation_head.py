@@ -23,10 +23,10 @@ import torch
 from torch import nn
 
 import siamkit
+from omniglot_test_time_comparisons import embeddings_and_local
 from siamkit.data.augmentation import AugmentationConfig, augment_images
 from siamkit.data.image_folder import load_image_folder
-from siamkit.data.preprocessing import normalize_batch
-from siamkit.evaluation.one_shot_runs import read_one_shot_runs
+from siamkit.evaluation.one_shot_runs import OneShotRun, read_one_shot_runs
 from siamkit.model import SiameseModel
 from verification_folds import machine, write_results
 
@@ -54,16 +54,24 @@ class CorrelationHead(nn.Module):
         return self.embedding_weight * query_embeddings @ support_embeddings.T + learned
 
 
-def encode(model: SiameseModel, images: torch.Tensor, map_layers: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unit position vectors `(N, P, C)` of the encoder's feature map after `map_layers` layers, and embeddings."""
-    encoder = model.network.encoder
-    with torch.no_grad():
-        batch = normalize_batch(images, model.preprocessing)
-        maps = encoder[:map_layers](batch)
-        rest = encoder[map_layers:](maps)
-        embeddings = nn.functional.normalize(rest, dim=-1)
-        positions = nn.functional.normalize(maps.flatten(2).transpose(1, 2), dim=-1)
-    return positions, embeddings
+def encode(model: SiameseModel, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit position vectors `(N, P, C)` of the encoder's last feature map and unit embeddings `(N, D)`."""
+    embeddings, positions = embeddings_and_local(model, images)
+    return positions, nn.functional.normalize(embeddings, dim=-1)
+
+
+EncodedRun = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def encode_runs(model: SiameseModel, runs: list[OneShotRun]) -> list[EncodedRun]:
+    """Each run's test and training maps and embeddings and its answers, computed once (the encoder is frozen)."""
+    encoded = []
+    for run in runs:
+        test_maps, test_embeddings = encode(model, model.prepare(list(run.test)))
+        training_maps, training_embeddings = encode(model, model.prepare(list(run.training)))
+        answers = torch.tensor(run.answers)
+        encoded.append((test_maps, test_embeddings, training_maps, training_embeddings, answers))
+    return encoded
 
 
 def episodes_source(
@@ -96,19 +104,16 @@ def sample_episode(
     return torch.rot90(support, turns, (2, 3)), torch.rot90(query, turns, (2, 3))
 
 
-def score_runs(model: SiameseModel, head: CorrelationHead | None, runs: list, map_layers: int) -> list[float]:
+def score_runs(head: CorrelationHead | None, runs: list[EncodedRun]) -> list[float]:
     """Per-run accuracy: the head's scores, or the plain embedding cosine when `head` is None."""
     accuracies = []
-    for run in runs:
-        test_maps, test_embeddings = encode(model, model.prepare(list(run.test)), map_layers)
-        train_maps, train_embeddings = encode(model, model.prepare(list(run.training)), map_layers)
-        with torch.no_grad():
+    with torch.no_grad():
+        for test_maps, test_embeddings, training_maps, training_embeddings, answers in runs:
             if head is None:
-                scores = test_embeddings @ train_embeddings.T
+                scores = test_embeddings @ training_embeddings.T
             else:
-                scores = head(test_maps, train_maps, test_embeddings, train_embeddings)
-        chosen = scores.argmax(dim=1)
-        accuracies.append(float((chosen == torch.tensor(run.answers)).float().mean()))
+                scores = head(test_maps, training_maps, test_embeddings, training_embeddings)
+            accuracies.append(float((scores.argmax(dim=1) == answers).float().mean()))
     return accuracies
 
 
@@ -127,7 +132,6 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--episodes-per-step", type=int, default=4)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--map-layers", type=int, default=7, help="Encoder layers before the compared map.")
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--validate-every", type=int, default=500)
     parser.add_argument("--threads", type=int, default=1)
@@ -137,8 +141,6 @@ def main() -> None:
     torch.set_num_threads(arguments.threads)
     torch.manual_seed(arguments.seed)
     model = siamkit.load(arguments.model)
-    if not isinstance(model.network.encoder, nn.Sequential) or len(model.network.encoder) <= arguments.map_layers:
-        raise SystemExit(f"{arguments.model}: needs an encoder that is a layer sequence longer than --map-layers")
     held_out = list(model.metadata.get("data", {}).get("held_out_groups") or [])
     recorded = model.metadata.get("training", {}).get("config", {}).get("augmentation")
     augmentation = AugmentationConfig.from_dict(recorded) if recorded else AugmentationConfig()
@@ -147,10 +149,9 @@ def main() -> None:
     alphabets = episodes_source(model, arguments.data, held_out, only)
     if not alphabets:
         raise SystemExit(f"--episode-alphabets: none of {only} is in {arguments.data}")
-    runs = read_one_shot_runs(arguments.runs)
-    validation_runs = read_one_shot_runs(arguments.validation_runs)
-    probe = encode(model, model.prepare(list(runs[0].test[:1])), arguments.map_layers)[0]
-    head = CorrelationHead(probe.shape[1], arguments.hidden)
+    runs = encode_runs(model, read_one_shot_runs(arguments.runs))
+    validation_runs = encode_runs(model, read_one_shot_runs(arguments.validation_runs))
+    head = CorrelationHead(runs[0][0].shape[1], arguments.hidden)
     optimizer = torch.optim.AdamW(head.parameters(), lr=arguments.learning_rate, weight_decay=1e-4)
     generator = torch.Generator().manual_seed(arguments.seed)
     started = time.perf_counter()
@@ -165,7 +166,7 @@ def main() -> None:
             support, query = sample_episode(alphabets, 20, generator)
             images = torch.cat([support, query]).float().div_(255.0)
             images = (augment_images(images, augmentation, generator) * 255).round().to(torch.uint8)
-            maps, embeddings = encode(model, images, arguments.map_layers)
+            maps, embeddings = encode(model, images)
             count = support.shape[0]
             scores = head(maps[count:], maps[:count], embeddings[count:], embeddings[:count])
             losses.append(nn.functional.cross_entropy(scores, torch.arange(count)))
@@ -174,21 +175,21 @@ def main() -> None:
         loss.backward()
         optimizer.step()
         if step % arguments.validate_every == 0 or step == arguments.steps:
-            accuracy = sum(score_runs(model, head, validation_runs, arguments.map_layers)) / len(validation_runs)
+            accuracy = sum(score_runs(head, validation_runs)) / len(validation_runs)
             history.append({"step": step, "seconds": time.perf_counter() - started, "loss": loss.item(),
                             "validation_accuracy": accuracy})  # fmt: skip
             print(json.dumps(history[-1]), flush=True)
             if accuracy > best_validation:
                 best_validation = accuracy
                 best_state = {key: value.clone() for key, value in head.state_dict().items()}
-    plain = score_runs(model, None, runs, arguments.map_layers)
-    final = score_runs(model, head, runs, arguments.map_layers)
+    plain = score_runs(None, runs)
+    final = score_runs(head, runs)
     assert best_state is not None
     head.load_state_dict(best_state)
-    best = score_runs(model, head, runs, arguments.map_layers)
+    best = score_runs(head, runs)
     result = {
         "model": str(arguments.model), "runs": str(arguments.runs), "steps": arguments.steps,
-        "map_layers": arguments.map_layers, "hidden": arguments.hidden, "learning_rate": arguments.learning_rate,
+        "hidden": arguments.hidden, "learning_rate": arguments.learning_rate,
         "episodes_per_step": arguments.episodes_per_step, "episode_alphabets": only,
         "seconds": time.perf_counter() - started,
         "plain_accuracy": sum(plain) / len(plain), "head_final_accuracy": sum(final) / len(final),

@@ -43,6 +43,11 @@ HUB_NEIGHBOURS = 5
 
 def pooled_and_local(model: SiameseModel, paths: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
     """The bundle's embeddings `(N, D)` and unit-length local descriptors `(N, locations, channels)`."""
+    return embeddings_and_local(model, model.prepare(paths))
+
+
+def embeddings_and_local(model: SiameseModel, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`pooled_and_local` for a prepared `uint8 (N, C, H, W)` batch (distorted training images, for instance)."""
     encoder = model.network.encoder
     if not (
         isinstance(encoder, nn.Sequential)
@@ -50,11 +55,11 @@ def pooled_and_local(model: SiameseModel, paths: list[Path]) -> tuple[torch.Tens
         and isinstance(encoder[-1], nn.Linear)
     ):
         raise SystemExit("local descriptors need a ResNet bundle (feature map, average pooling, linear)")
-    images = normalize_batch(model.prepare(paths), model.preprocessing)
+    batch = normalize_batch(images, model.preprocessing)
     model.network.eval()
     with torch.no_grad():
-        feature_map = encoder[:-3](images)
-        embeddings = model.network.embed(images)
+        feature_map = encoder[:-3](batch)
+        embeddings = model.network.embed(batch)
     local = functional.normalize(feature_map.flatten(2).transpose(1, 2), dim=-1)
     return embeddings, local
 

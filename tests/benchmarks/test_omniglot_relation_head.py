@@ -44,7 +44,7 @@ def test_the_script_trains_a_head_and_scores_the_runs_against_the_plain_embeddin
     completed = run_benchmark(
         "omniglot_relation_head.py", "--model", str(tiny_characters.model), "--runs", str(tiny_characters.runs),
         "--validation-runs", str(tiny_characters.runs), "--data", str(tiny_characters.images), "--steps", "4",
-        "--validate-every", "2", "--episodes-per-step", "1", "--map-layers", "5", "--episode-alphabets", "Alpha",
+        "--validate-every", "2", "--episodes-per-step", "1", "--episode-alphabets", "Alpha",
         "--json-out", str(tmp_path / "result.json"),
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
