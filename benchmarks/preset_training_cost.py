@@ -1,6 +1,10 @@
 """How long each shipped preset takes to train on this machine, from a few timed optimiser steps.
 
     OMP_NUM_THREADS=2 python benchmarks/preset_training_cost.py --threads 2 [--presets faces,signatures]
+    OMP_NUM_THREADS=2 python benchmarks/preset_training_cost.py --presets signatures-cpu --recipe old.json
+
+`--recipe FILE` (repeatable) times recipe files (as `siamkit train --config` takes) in the same process, so a
+recipe and the preset it changes are compared as a ratio on one machine at one time.
 
 For each preset it builds the network, and times full training steps (the preset's P x K batch of random
 images at the preset's input size, random affine distortions, in-batch loss with the preset's mining, backward,
@@ -23,12 +27,12 @@ from siamkit.mining import in_batch_loss
 from siamkit.network import SiameseNetwork
 from siamkit.training.memory import keep_freed_memory_in_heap
 from siamkit.training.presets import load_preset, preset_names
+from siamkit.training.recipe import TrainingRecipe
 from siamkit.training.trainer import build_optimizer
 
 
-def seconds_per_step(name: str, steps: int) -> tuple[float, int]:
-    """Mean wall seconds of one training step of preset `name`, and its batch size."""
-    recipe = load_preset(name)
+def seconds_per_step(recipe: TrainingRecipe, steps: int) -> tuple[float, int]:
+    """Mean wall seconds of one training step of `recipe`, and its batch size."""
     training = recipe.training
     network = SiameseNetwork.from_config(recipe.network)
     if training.channels_last:  # as the trainer does
@@ -63,18 +67,26 @@ def main() -> None:
     parser.add_argument("--presets", default=None, help="Comma-separated (default: all but omniglot-koch).")
     parser.add_argument("--steps", type=int, default=5, help="Timed steps per preset.")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--recipe", action="append", default=[], help="A recipe JSON file to time (repeatable).")
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
     keep_freed_memory_in_heap()  # as `siamkit train` does
     torch.manual_seed(0)
-    names = arguments.presets.split(",") if arguments.presets else [n for n in preset_names() if n != "omniglot-koch"]
-    for name in names:
-        seconds, batch = seconds_per_step(name, arguments.steps)
-        steps = load_preset(name).training.max_steps
+    if arguments.presets:
+        names = arguments.presets.split(",")
+    elif arguments.recipe:
+        names = []
+    else:
+        names = [name for name in preset_names() if name != "omniglot-koch"]
+    recipes = [(f"preset {name}", load_preset(name)) for name in names]
+    recipes += [(f"recipe {path}", TrainingRecipe.from_file(path)) for path in arguments.recipe]
+    for label, recipe in recipes:
+        seconds, batch = seconds_per_step(recipe, arguments.steps)
+        steps = recipe.training.max_steps
         print(
             json.dumps(
                 {
-                    "preset": name,
+                    "recipe": label,
                     "threads": arguments.threads,
                     "images_per_second": round(batch / seconds, 1),
                     "max_steps": steps,

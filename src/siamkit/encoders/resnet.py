@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from siamkit.encoders.base import ENCODERS, require_image_shape
+from siamkit.errors import ConfigError
 
 
 class BasicBlock(nn.Module):
@@ -38,6 +39,7 @@ def build_resnet(
     embedding_dim: int = 128,
     widths: Sequence[int] = (32, 64, 128, 256),
     blocks_per_stage: int = 1,
+    stem_stride: int = 1,
 ) -> nn.Module:
     """A stem convolution, one stage of basic blocks per width (each after the first halves the
     resolution), global average pooling and a linear projection.
@@ -47,10 +49,14 @@ def build_resnet(
         embedding_dim: Output length.
         widths: Channels of each stage.
         blocks_per_stage: Residual blocks in each stage (1 gives a ResNet-10-like depth).
+        stem_stride: Stride of the stem convolution. 2 feeds the blocks a map of half the input's sides, so an
+            input of twice the sides (finer strokes, say) costs about what the smaller input costs at stride 1.
     """
     require_image_shape("resnet", input_shape, minimum_side=16)
+    if stem_stride not in (1, 2):
+        raise ConfigError(f"encoder 'resnet': stem_stride must be 1 or 2, got {stem_stride!r}")
     layers: list[nn.Module] = [
-        nn.Conv2d(input_shape[0], widths[0], 3, stride=1, padding=1, bias=False),
+        nn.Conv2d(input_shape[0], widths[0], 3, stride=stem_stride, padding=1, bias=False),
         nn.BatchNorm2d(widths[0]),
         nn.ReLU(inplace=True),
     ]
