@@ -10,6 +10,9 @@ results), which is what lets the threshold carry over. The map is written exactl
 it (`update_bundle_decision`).
 
     python benchmarks/store_decision.py --model models/faces --scores benchmarks/results/faces_kfold_scores.npz
+
+`--scores` repeats: the held-out pairs of several split models of the recipe (seeds, say) are pooled, so the
+threshold and the map describe the recipe rather than one model's luck on one split.
 """
 
 from __future__ import annotations
@@ -23,13 +26,26 @@ import numpy as np
 from verification_folds import pooled_decision, store_decision
 
 
+def pooled_scores(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """The similarities and labels of every file, one after another."""
+    similarities, labels = [], []
+    for path in paths:
+        with np.load(path) as scores:
+            similarities.append(scores["similarities"])
+            labels.append(scores["labels"])
+    return np.concatenate(similarities), np.concatenate(labels)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="Bundle folder, updated in place.")
-    parser.add_argument("--scores", type=Path, required=True, help=".npz of held-out similarities and labels.")
+    parser.add_argument(
+        "--scores", type=Path, action="append", required=True,
+        help=".npz of held-out similarities and labels; repeat to pool several split models of the recipe.",
+    )  # fmt: skip
     arguments = parser.parse_args()
-    with np.load(arguments.scores) as scores:
-        decision = pooled_decision(scores["similarities"], scores["labels"])
+    similarities, labels = pooled_scores(arguments.scores)
+    decision = pooled_decision(similarities, labels)
     threshold = store_decision(arguments.model, decision)
     print(json.dumps({"model": str(arguments.model), "threshold": threshold, **decision}, indent=2))
 
