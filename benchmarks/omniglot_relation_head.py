@@ -138,6 +138,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json-out", type=Path, default=None)
     arguments = parser.parse_args()
+    if arguments.steps < 1:
+        parser.error("--steps must be at least 1")
     torch.set_num_threads(arguments.threads)
     torch.manual_seed(arguments.seed)
     model = siamkit.load(arguments.model)

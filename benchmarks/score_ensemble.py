@@ -20,22 +20,23 @@ from pathlib import Path
 import numpy as np
 
 from siamkit.evaluation.verification import verification_metrics
+from verification_folds import load_scores
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scores", type=Path, nargs="+", help="Held-out scores (.npz), two or more.")
     arguments = parser.parse_args()
-    loaded = [np.load(path) for path in arguments.scores]
-    labels = loaded[0]["labels"]
-    for path, scores in zip(arguments.scores, loaded, strict=True):
-        if not np.array_equal(scores["labels"], labels):
+    loaded = [load_scores(path) for path in arguments.scores]
+    labels = loaded[0][1]
+    for path, (_, model_labels) in zip(arguments.scores, loaded, strict=True):
+        if not np.array_equal(model_labels, labels):
             parser.error(f"{path}: its pairs are not those of {arguments.scores[0]}")
-    standardised = [(s["similarities"] - s["similarities"].mean()) / s["similarities"].std() for s in loaded]
+    standardised = [(similarities - similarities.mean()) / similarities.std() for similarities, _ in loaded]
     result = {
         "models": {
-            str(path): verification_metrics(s["similarities"], labels).eer
-            for path, s in zip(arguments.scores, loaded, strict=True)
+            str(path): verification_metrics(similarities, labels).eer
+            for path, (similarities, _) in zip(arguments.scores, loaded, strict=True)
         },
         "ensemble_eer": verification_metrics(np.sum(standardised, axis=0), labels).eer,
         "n_pairs": len(labels),

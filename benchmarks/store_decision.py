@@ -23,17 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from verification_folds import pooled_decision, store_decision
+from verification_folds import load_scores, pooled_decision, store_decision
 
 
 def pooled_scores(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
     """The similarities and labels of every file, one after another."""
-    similarities, labels = [], []
-    for path in paths:
-        with np.load(path) as scores:
-            similarities.append(scores["similarities"])
-            labels.append(scores["labels"])
-    return np.concatenate(similarities), np.concatenate(labels)
+    loaded = [load_scores(path) for path in paths]
+    return np.concatenate([similarities for similarities, _ in loaded]), np.concatenate(
+        [labels for _, labels in loaded]
+    )
 
 
 def main() -> None:

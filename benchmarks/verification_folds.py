@@ -180,6 +180,15 @@ def save_scores(path: Path, similarities: np.ndarray, labels: np.ndarray) -> Non
     write_bytes_atomic(path, buffer.getvalue())
 
 
+def load_scores(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The similarities and labels `save_scores` wrote; a missing or malformed file stops with one line naming it."""
+    try:
+        with np.load(path) as scores:  # allow_pickle stays False: nothing but arrays is read
+            return scores["similarities"], scores["labels"]
+    except (OSError, ValueError, KeyError) as error:
+        raise SystemExit(f"{path}: not a held-out scores file (.npz with similarities and labels): {error}") from None
+
+
 def store_decision(bundle: Path, decision: dict[str, Any]) -> float:
     """Writes a pooled held-out decision into a bundle (as `siamkit calibrate` does); returns the threshold in
     the model's score units."""

@@ -35,3 +35,19 @@ def test_scores_of_two_models_are_pooled_into_the_bundle(tiny_characters: TinyCh
     # The bundle compares by distance: its threshold is the negated similarity threshold.
     assert stored["threshold"] == -printed["threshold_similarity"]
     assert stored["calibration"] == printed["calibration"]
+
+
+def test_a_scores_file_that_is_not_one_stops_with_one_line_and_leaves_the_bundle(
+    tiny_characters: TinyCharacters, tmp_path: Path
+) -> None:
+    before = (tiny_characters.model / "config.json").read_bytes()
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not an npz")
+    missing_labels = tmp_path / "no_labels.npz"
+    np.savez(missing_labels, similarities=np.zeros(3))
+    for path in (broken, missing_labels, tmp_path / "absent.npz"):
+        completed = run_benchmark("store_decision.py", "--model", str(tiny_characters.model), "--scores", str(path))
+        assert completed.returncode != 0
+        message = completed.stderr.strip().splitlines()
+        assert len(message) == 1 and message[0].startswith(f"{path}: not a held-out scores file")
+    assert (tiny_characters.model / "config.json").read_bytes() == before
