@@ -34,3 +34,19 @@ def test_a_failed_folder_write_keeps_the_old_folder(tmp_path: Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~mask
+
+
+def test_files_in_a_folder_write_get_ordinary_permissions(tmp_path: Path) -> None:
+    """A bundle's weights must be readable by whoever may read its config (a service user, say), although
+    safetensors' save_file creates them private."""
+    import torch
+    from safetensors.torch import save_file
+
+    with atomic_directory(tmp_path / "bundle") as staging:
+        save_file({"weight": torch.zeros(2)}, str(staging / "model.safetensors"))
+        (staging / "private.txt").write_text("x")
+        os.chmod(staging / "private.txt", 0o600)
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("model.safetensors", "private.txt"):
+        assert stat.S_IMODE((tmp_path / "bundle" / name).stat().st_mode) == 0o666 & ~mask

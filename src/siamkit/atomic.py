@@ -53,6 +53,10 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     os.chmod(staging, 0o777 & ~_current_umask())  # mkdtemp makes private (0700) folders
     try:
         yield staging
+        mode = 0o666 & ~_current_umask()
+        for written in staging.rglob("*"):
+            if written.is_file():  # some writers (safetensors' save_file) leave private 0600 files
+                os.chmod(written, mode)
         backup = None
         if target.exists():
             backup = target.with_name(f".{target.name}.old-{os.getpid()}")
