@@ -7,6 +7,7 @@ batch shaped `(B, *input_shape)` to `(B, embedding_dim)`.
 from siamkit.encoders import (  # noqa: F401  (imports register the encoders)
     conv4,
     dlib_face_resnet,
+    ensemble,
     koch,
     mlp,
     resnet,

@@ -19,7 +19,7 @@ class EncoderConfig:
     """Everything needed to rebuild an encoder.
 
     Attributes:
-        name: Registered encoder name (`mlp`, `conv4`, `koch`, `signet`, `resnet`).
+        name: Registered encoder name (`mlp`, `conv4`, `koch`, `signet`, `resnet`, `ensemble`, ...).
         input_shape: Shape of one input without the batch axis: `(channels, height, width)` for images,
             `(length,)` for vectors.
         embedding_dim: Length of the embedding the encoder outputs.

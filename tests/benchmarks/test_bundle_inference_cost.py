@@ -1,0 +1,35 @@
+"""bundle_inference_cost.py times bundles side by side (what the times are is the script's to measure, not the
+tests')."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from siamkit.ensemble import combine_bundles
+
+from .conftest import TinyCharacters, run_benchmark
+
+
+def test_an_ensemble_is_timed_against_its_member(tiny_characters: TinyCharacters, tmp_path: Path) -> None:
+    pair = tmp_path / "pair"
+    combine_bundles([tiny_characters.model, tiny_characters.model], pair)
+    out = tmp_path / "cost.json"
+    completed = run_benchmark(
+        "bundle_inference_cost.py", "--model", str(tiny_characters.model), "--model", str(pair),
+        "--images", "16", "--repeats", "3", "--json-out", str(out),
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["model"] for row in rows] == [str(tiny_characters.model), str(pair)]
+    assert rows[0]["cost_against_first"] == 1.0 and all(row["images_per_second"] > 0 for row in rows)
+
+
+def test_a_missing_bundle_stops_with_its_name(tmp_path: Path) -> None:
+    completed = run_benchmark("bundle_inference_cost.py", "--model", str(tmp_path / "absent"))
+    assert completed.returncode == 2
+    assert (
+        completed.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"bundle_inference_cost.py: error: {tmp_path / 'absent'}: not a model bundle folder")
+    )
