@@ -191,3 +191,13 @@ def test_the_cli_writes_the_ensemble_and_refuses_a_bad_member_in_one_line(tmp_pa
     assert refused.returncode == 2
     assert refused.stderr.count("\n") == 1 and refused.stderr.startswith(f"error: {bad}: compares by 'cosine'")
     assert not (tmp_path / "f").exists()
+
+
+def test_a_half_twin_member_is_refused(tmp_path: Path) -> None:
+    config = SiameseConfig(EncoderConfig("conv4", (1, SIDE, SIDE), 8, {"width": 4}), shared_weights=False)
+    twin = tmp_path / "twin"
+    SiameseModel(SiameseNetwork.from_config(config), PreprocessingConfig(image_size=(SIDE, SIDE), invert=True)).save(
+        twin
+    )
+    with pytest.raises(ConfigError, match="half-twin"):
+        combine_bundles([save_member(tmp_path / "a", 0), twin], tmp_path / "ensemble")

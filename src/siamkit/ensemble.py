@@ -50,11 +50,11 @@ def combine_bundles(member_paths: Sequence[str | Path], output: str | Path, half
     if len(member_paths) < 2:
         raise ConfigError(f"an ensemble needs at least two --model bundles, got {len(member_paths)}")
     members = [(Path(path), *load_bundle(path)) for path in member_paths]
-    first_path, first_network, preprocessing, _ = members[0]
-    comparison = first_network.config.comparison if first_network.config else ComparisonConfig()
-    for path, network, member_preprocessing, _ in members:
-        config = network.config
-        if config is None or network.is_half_twin:
+    configs = [network.config for _, network, _, _ in members if network.config is not None]  # bundles have one
+    first_path, _, preprocessing, _ = members[0]
+    comparison = configs[0].comparison
+    for (path, network, member_preprocessing, _), config in zip(members, configs, strict=True):
+        if network.is_half_twin:
             raise ConfigError(f"{path}: a half-twin network cannot join an ensemble (one encoder reads both inputs)")
         if config.encoder.name == "ensemble":
             raise ConfigError(f"{path}: already an ensemble; combine its member bundles instead")
@@ -76,7 +76,7 @@ def combine_bundles(member_paths: Sequence[str | Path], output: str | Path, half
                 f"{path}: trained without normalised embeddings, so its {config.comparison.name} distances "
                 "are on a scale of their own; only cosine members may be unnormalised"
             )
-    encoder_configs = [network.config.encoder for _, network, _, _ in members if network.config is not None]
+    encoder_configs = [config.encoder for config in configs]
     ensemble_config = SiameseConfig(
         encoder=EncoderConfig(
             name="ensemble",
