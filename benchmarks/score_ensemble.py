@@ -44,8 +44,7 @@ def eers_by_ensemble_size(
     rows = []
     for size in range(1, len(members) + 1):
         eers = [
-            verification_metrics(combine(list(subset)) if size > 1 else subset[0], labels).eer
-            for subset in itertools.combinations(members, size)
+            verification_metrics(combine(list(subset)), labels).eer for subset in itertools.combinations(members, size)
         ]
         rows.append({"size": size, "subsets": len(eers), "mean_eer": float(np.mean(eers)), "min_eer": min(eers),
                      "max_eer": max(eers)})  # fmt: skip

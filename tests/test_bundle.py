@@ -122,3 +122,21 @@ def test_networks_from_custom_modules_cannot_be_saved(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="SiameseConfig"):
         SiameseModel(network, PreprocessingConfig()).save(tmp_path / "bundle")
     assert not (tmp_path / "bundle").exists()
+
+
+def test_saving_never_replaces_a_folder_or_file_that_is_not_a_bundle(tmp_path: Path) -> None:
+    """A bundle replaces its folder whole; a mistyped output path must not take a user's files with it."""
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (folder / "thesis.txt").write_text("keep")
+    (folder / "config.json").write_text('{"unrelated": true}')
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep too")
+    for target, message in ((folder, "not a model bundle"), (notes, "is a file")):
+        with pytest.raises(BundleError, match=message):
+            make_model().save(target)
+    assert (folder / "thesis.txt").read_text() == "keep" and notes.read_text() == "keep too"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["documents", "notes.txt"]
+    (tmp_path / "empty").mkdir()
+    make_model().save(tmp_path / "empty")  # an empty folder, like a bundle, may be written over
+    assert siamkit.load(tmp_path / "empty").threshold == 0.7

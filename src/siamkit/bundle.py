@@ -74,6 +74,7 @@ def save_bundle(
             "only networks built from a SiameseConfig can be saved as bundles; register custom encoders "
             "with siamkit.encoders.ENCODERS.register"
         )
+    refuse_to_replace_a_non_bundle(Path(path))
     if half_precision:
         with torch.no_grad():
             for tensor in network.state_dict().values():
@@ -97,6 +98,26 @@ def save_bundle(
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     logger.info("saved bundle %s (fingerprint %s)", path, fingerprint[:12])
     return fingerprint
+
+
+def refuse_to_replace_a_non_bundle(path: Path) -> None:
+    """Raises a BundleError unless `path` is free, an empty folder or a bundle: saving replaces the folder whole,
+    so a mistyped output path must never take a user's own files with it."""
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise BundleError(f"{path}: is a file; a bundle is a folder, so choose another output path")
+    if not any(path.iterdir()):
+        return
+    try:
+        is_bundle = json.loads((path / CONFIG_FILE).read_text()).get("format") == BUNDLE_FORMAT
+    except (OSError, ValueError, AttributeError):
+        is_bundle = False
+    if not is_bundle:
+        raise BundleError(
+            f"{path}: a folder that is not a model bundle; saving would replace its contents, so choose a new or "
+            "empty folder"
+        )
 
 
 def read_bundle_config(path: str | Path) -> dict[str, Any]:
