@@ -387,27 +387,21 @@ def embed(
         _print_json({"paths": [str(path) for path in inputs], "embeddings": embeddings.tolist()})
 
 
-@app.command(epilog="Example: siamkit ensemble --model runs/seed0/model --model runs/seed1/model --output models/pair")
-def ensemble(
-    model: Annotated[list[Path], typer.Option(help="A member bundle folder; repeat it for each (two or more).")],
-    output: Annotated[Path, typer.Option(help="The ensemble bundle folder to write (atomically).")],
-    half_precision: Annotated[bool, typer.Option(help="Store the weights as float16, half the size.")] = False,
-) -> None:
-    """Combine trained bundles into one that averages their comparisons; calibrate it before verifying."""
-    from siamkit.ensemble import combine_bundles
-
-    fingerprint = combine_bundles(model, output, half_precision=half_precision)
-    typer.echo(
-        f"wrote {output}: {len(model)} members, fingerprint {fingerprint[:12]}; no threshold yet, "
-        f"set one with: siamkit calibrate --model {output} --data DIR --eer"
-    )
-
-
 def _register_applications() -> None:
     """Adds the commands that live with their applications."""
     from siamkit.gallery.commands import gallery_app
 
     app.add_typer(gallery_app, name="gallery")
+    from siamkit.bundle_commands import ensemble_command, test_time_views_command
+
+    app.command(
+        "ensemble",
+        epilog="Example: siamkit ensemble --model runs/seed0/model --model runs/seed1/model --output models/pair",
+    )(ensemble_command)
+    app.command(
+        "test-time-views",
+        epilog="Example: siamkit test-time-views --model runs/x/model --views 8 --output models/x-views",
+    )(test_time_views_command)
     from siamkit.applications.landmarks.cli import landmarks_command
 
     app.command(

@@ -33,6 +33,14 @@ ENCODER_CASES: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {
             ]
         },
     ),
+    "test_time_views": (
+        (3, 16, 20),
+        {
+            "encoder": {"name": "conv4", "input_shape": [3, 16, 20], "embedding_dim": 16, "options": {"width": 8}},
+            "views": 3,
+            "augmentation": {"enabled": True, "probability": 1.0},
+        },
+    ),
 }
 
 
@@ -101,9 +109,15 @@ def test_bad_encoder_options_are_config_errors() -> None:
         create_encoder(EncoderConfig("vgg", (1, 32, 32), EMBEDDING_DIM))
 
 
-# An ensemble's members fix its input size in their own configs, and each checks it as above.
+# An ensemble's members (and the views' inner encoder) fix the input size in their own configs, and each checks
+# it as above.
 @pytest.mark.parametrize(
-    "name", [name for name in ENCODERS.names() if len(ENCODER_CASES[name][0]) == 3 and name != "ensemble"]
+    "name",
+    [
+        name
+        for name in ENCODERS.names()
+        if len(ENCODER_CASES[name][0]) == 3 and name not in ("ensemble", "test_time_views")
+    ],
 )
 def test_image_encoders_refuse_every_size_they_cannot_process(name) -> None:
     """The smallest square size an encoder accepts must work; every smaller one must be a ConfigError."""

@@ -156,22 +156,41 @@ def random_affine(
     output = batch.clone()
     if not bool(moved.any()):
         return output
-    # affine_grid maps each *output* location to where it samples the input, i.e. the inverse transform, in
-    # normalised coordinates (x, y in [-1, 1] across the image, pixel centres at (2i + 1) / size - 1).
-    inverse = torch.linalg.inv(matrices[moved])
+    theta = sampling_grid_parameters(matrices[moved], shifts[moved], height, width)
+    output[moved.to(batch.device)] = warp(batch[moved.to(batch.device)], theta, config.fill)
+    return output
+
+
+def sampling_grid_parameters(matrices: torch.Tensor, shifts: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """`F.affine_grid`'s `(B, 2, 3)` parameters for forward transforms given in pixels about the image centre.
+
+    affine_grid maps each *output* location to where it samples the input, i.e. the inverse transform, in
+    normalised coordinates (x, y in [-1, 1] across the image, pixel centres at (2i + 1) / size - 1).
+    """
+    inverse = torch.linalg.inv(matrices)
     to_normalised = torch.diag(torch.tensor([2.0 / width, 2.0 / height], dtype=torch.float64))
     linear = to_normalised @ inverse @ torch.linalg.inv(to_normalised)
-    offset = -(linear @ (to_normalised @ shifts[moved].unsqueeze(-1)))
-    theta = torch.cat([linear, offset], dim=-1).to(device=batch.device, dtype=batch.dtype)
-    selected = batch[moved.to(batch.device)]
-    grid = F.affine_grid(theta, list(selected.shape), align_corners=False)
-    if config.fill != 0.0:
-        selected = selected - config.fill
-    warped = F.grid_sample(selected, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    if config.fill != 0.0:
-        warped = warped + config.fill
-    output[moved.to(batch.device)] = warped
-    return output
+    offset = -(linear @ (to_normalised @ shifts.unsqueeze(-1)))
+    return torch.cat([linear, offset], dim=-1)
+
+
+def warp(batch: torch.Tensor, theta: torch.Tensor, fill: float) -> torch.Tensor:
+    """Resamples `batch` (B, C, H, W) through `(B, 2, 3)` or one shared `(2, 3)` grid parameters; the area the
+    transform uncovers takes the value `fill`."""
+    if theta.ndim == 2:
+        theta = theta.expand(batch.shape[0], 2, 3)
+    grid = F.affine_grid(theta.to(device=batch.device, dtype=batch.dtype), list(batch.shape), align_corners=False)
+    shifted = batch - fill if fill != 0.0 else batch
+    warped = F.grid_sample(shifted, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return warped + fill if fill != 0.0 else warped
+
+
+def fixed_views(count: int, height: int, width: int, config: AugmentationConfig, seed: int) -> torch.Tensor:
+    """`count` affine transforms drawn once from `config`'s distribution (one seed, always the same ones), as
+    `(count, 2, 3)` grid parameters for `warp`: test-time views that every image is seen through alike."""
+    generator = torch.Generator().manual_seed(seed)
+    matrices, shifts, _ = sample_transforms(count, height, width, config, generator)
+    return sampling_grid_parameters(matrices, shifts, height, width).float()
 
 
 def random_stroke_thickening(

@@ -12,6 +12,7 @@ from siamkit.encoders import (  # noqa: F401  (imports register the encoders)
     mlp,
     resnet,
     signet,
+    test_time_views,
 )
 from siamkit.encoders.base import ENCODERS, EncoderConfig, create_encoder, encoder_names
 

@@ -1,7 +1,8 @@
 """Training checkpoints that let a killed run continue exactly where it stopped.
 
 A checkpoint is a folder with `state.safetensors` (network, best-so-far network, the loss's learned class
-proxies if it has any, optimiser moments and random-generator states) and `state.json` (counters, schedule
+proxies if it has any, the moving average of the weights if one is kept, optimiser moments and random-generator
+states) and `state.json` (counters, schedule
 position, early-stopping state). It is written with `atomic_directory`, so a kill during the write leaves the
 previous checkpoint intact.
 """
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch.optim.swa_utils import AveragedModel
 
 from siamkit.atomic import atomic_directory
 from siamkit.errors import DataError
@@ -81,12 +83,20 @@ def save_checkpoint(
     augmentation_generator: torch.Generator,
     loop: LoopState,
     loss_function: torch.nn.Module | None = None,
+    weight_average: AveragedModel | None = None,
 ) -> None:
     """Writes everything needed to resume into `folder`, replacing the previous checkpoint atomically."""
     tensors = {f"network.{name}": value.detach().cpu().contiguous() for name, value in network.state_dict().items()}
     if loss_function is not None:
         tensors.update(
             {f"loss.{name}": value.detach().cpu().contiguous() for name, value in loss_function.state_dict().items()}
+        )
+    if weight_average is not None:  # its own state dict holds the averaged network and the update count
+        tensors.update(
+            {
+                f"average.{name}": value.detach().cpu().contiguous()
+                for name, value in weight_average.state_dict().items()
+            }
         )
     if best_network_state is not None:
         tensors.update(
@@ -116,8 +126,14 @@ def load_checkpoint(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     augmentation_generator: torch.Generator,
     loss_function: torch.nn.Module | None = None,
+    weight_average: AveragedModel | None = None,
 ) -> tuple[LoopState, dict[str, torch.Tensor] | None]:
-    """Restores a checkpoint written by `save_checkpoint`; returns the loop state and best weights."""
+    """Restores a checkpoint written by `save_checkpoint`; returns the loop state and best weights.
+
+    Raises:
+        DataError: The checkpoint is unreadable, or does not match the network, the loss, or whether a moving
+            average of the weights is kept (a run cannot switch averaging on or off when it resumes).
+    """
     try:
         tensors = load_file(str(folder / TENSORS_FILE))
         meta = json.loads((folder / STATE_FILE).read_text())
@@ -134,6 +150,19 @@ def load_checkpoint(
             loss_function.load_state_dict(loss_state)
         except RuntimeError as error:
             raise DataError(f"{folder}: checkpoint does not match this loss ({str(error).splitlines()[0]})") from None
+    average_state = {name[len("average.") :]: value for name, value in tensors.items() if name.startswith("average.")}
+    if weight_average is not None and not average_state:
+        raise DataError(
+            f"{folder}: checkpoint was written without a moving average of the weights, but this recipe sets "
+            "training.weight_average_decay; resume with the recipe the run started with"
+        )
+    if weight_average is None and average_state:
+        raise DataError(
+            f"{folder}: checkpoint holds a moving average of the weights, but this recipe has no "
+            "training.weight_average_decay; resume with the recipe the run started with"
+        )
+    if weight_average is not None:
+        weight_average.load_state_dict(average_state)
     optimizer.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
     scheduler.load_state_dict(meta["scheduler"])
     torch.set_rng_state(tensors["random.torch"])

@@ -59,6 +59,9 @@ class TrainConfig:
         channels_last: Use the channels-last memory layout for image batches (faster convolutions on CPUs).
         initial_weights: Start from this model bundle's weights instead of random ones (fine-tuning, or
             pretraining on another data set); its encoder must match the recipe's. None: random weights.
+        weight_average_decay: Keep an exponential moving average of the weights (and batch-norm statistics)
+            with this decay per step, e.g. 0.998 (an average over roughly the last 1 / (1 - decay) steps), and
+            validate and save the averaged network instead of the last step's. None: no average.
     """
 
     output_dir: Path = Path("runs/siamkit")
@@ -92,6 +95,7 @@ class TrainConfig:
     show_progress: bool = True
     channels_last: bool = True
     initial_weights: Path | None = None
+    weight_average_decay: float | None = None
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
@@ -121,6 +125,10 @@ class TrainConfig:
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.loss_learning_rate is not None and self.loss_learning_rate <= 0:
             raise ConfigError(f"loss_learning_rate must be positive, got {self.loss_learning_rate}")
+        if self.weight_average_decay is not None and not 0.0 < self.weight_average_decay < 1.0:
+            raise ConfigError(
+                f"weight_average_decay must be between 0 and 1 (exclusive), got {self.weight_average_decay}"
+            )
         if isinstance(self.augmentation, dict):
             self.augmentation = AugmentationConfig(**self.augmentation)
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -43,6 +43,7 @@ from siamkit.training.metrics_log import MetricsLog
 from siamkit.training.progress import TrainingProgress
 from siamkit.training.signature_batches import SignatureBatches
 from siamkit.training.validation import validate
+from siamkit.training.weight_average import create_weight_average
 
 logger = logging.getLogger(__name__)
 
@@ -265,6 +266,11 @@ def _train(
     if config.channels_last and preprocessing.kind == "image":
         network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     network.train()
+    weight_average = (
+        None if config.weight_average_decay is None else create_weight_average(network, config.weight_average_decay)
+    )
+    # What validation judges and the bundle holds: the averaged weights when there are any.
+    kept_network = network if weight_average is None else cast(SiameseNetwork, weight_average.module)
     embedder: nn.Module = EmbeddingModule(network)
     if context.is_distributed:
         embedder = DistributedDataParallel(embedder, device_ids=[device.index] if device.type == "cuda" else None)
@@ -287,7 +293,7 @@ def _train(
     loop, best_state = LoopState(), None
     if resume and (checkpoint_folder / "state.json").exists():
         loop, best_state = load_checkpoint(
-            checkpoint_folder, network, optimizer, scheduler, augmentation_generator, loss_function
+            checkpoint_folder, network, optimizer, scheduler, augmentation_generator, loss_function, weight_average
         )
         metrics_log.truncate_after(loop.step)
         clock.restore(float(loop.extra.get("elapsed_seconds", 0.0)))  # the scheduler holds this same clock
@@ -307,6 +313,7 @@ def _train(
                 augmentation_generator,
                 loop,
                 loss_function,
+                weight_average,
             )
 
     inputs = stored_inputs(train_data)
@@ -334,6 +341,8 @@ def _train(
                     use_autocast,
                 )
                 scheduler.step()
+                if weight_average is not None:
+                    weight_average.update_parameters(network)
                 loop.step += 1
                 loop.batch_in_epoch = batch_index + 1
                 images_seen += batch.input_indices.numel() * context.world_size
@@ -359,7 +368,15 @@ def _train(
             due = epoch_done and loop.epoch % config.validation_every_epochs == 0
             if validation_data is not None and (due or loop.step >= total_steps or clock.spent()):
                 stop, best_state = _validate_and_track(
-                    network, validation_data, preprocessing, config, context, loop, best_state, metrics_log, progress
+                    kept_network,
+                    validation_data,
+                    preprocessing,
+                    config,
+                    context,
+                    loop,
+                    best_state,
+                    metrics_log,
+                    progress,
                 )
                 loop.stopped_early = stop
             checkpoint()
@@ -367,6 +384,8 @@ def _train(
     seconds = time.perf_counter() - started
     if best_state is not None:
         network.load_state_dict(best_state)
+    elif weight_average is not None:
+        network.load_state_dict(weight_average.module.state_dict())
     network.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     threshold = None
     best_validation = loop.extra.get("best_validation")
