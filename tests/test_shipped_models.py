@@ -19,7 +19,7 @@ MODELS = REPOSITORY / "models"
 MAX_BUNDLE_BYTES = 20_000_000
 
 
-@pytest.mark.parametrize("name", ["signatures", "faces"])
+@pytest.mark.parametrize("name", ["signatures", "faces", "omniglot"])
 def test_shipped_bundle_loads_is_small_and_calibrated(name: str) -> None:
     bundle = MODELS / name
     assert (bundle / "model.safetensors").is_file() and (bundle / "config.json").is_file()
@@ -67,6 +67,8 @@ def test_signature_model_scores_a_genuine_pair_above_a_forgery(shared_data: Path
         tmp_path,
     )
     model = siamkit.load(MODELS / "signatures")
+    encoder = model.network.config.encoder  # type: ignore[union-attr]
+    assert encoder.name == "test_time_views" and encoder.options["encoder"]["name"] == "ensemble"  # 9.9% EER
     accepted = model.verify(genuine, other_genuine)
     imitated = model.verify(genuine, forgery)
     assert accepted.same
