@@ -187,7 +187,8 @@ def warp(batch: torch.Tensor, theta: torch.Tensor, fill: float) -> torch.Tensor:
 
 def fixed_views(count: int, height: int, width: int, config: AugmentationConfig, seed: int) -> torch.Tensor:
     """`count` affine transforms drawn once from `config`'s distribution (one seed, always the same ones), as
-    `(count, 2, 3)` grid parameters for `warp`: test-time views that every image is seen through alike."""
+    `(count, 2, 3)` grid parameters for `warp`: test-time views that every image is seen through alike. As in
+    training, each component is applied with the config's probability, so a view may leave images unchanged."""
     generator = torch.Generator().manual_seed(seed)
     matrices, shifts, _ = sample_transforms(count, height, width, config, generator)
     return sampling_grid_parameters(matrices, shifts, height, width).float()

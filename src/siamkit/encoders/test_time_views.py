@@ -26,6 +26,7 @@ from siamkit.errors import ConfigError
 class TestTimeViewsEncoder(nn.Module):
     """Runs the inner encoder on the input and on each fixed view of it; returns the mean unit embedding."""
 
+    __test__ = False  # a model, not a pytest test class, whatever its name says
     view_transforms: torch.Tensor
 
     def __init__(self, inner: nn.Module, view_transforms: torch.Tensor, fill: float) -> None:
