@@ -2,9 +2,8 @@
 
 A checkpoint is a folder with `state.safetensors` (network, best-so-far network, the loss's learned class
 proxies if it has any, the moving average of the weights if one is kept, optimiser moments and random-generator
-states) and `state.json` (counters, schedule
-position, early-stopping state). It is written with `atomic_directory`, so a kill during the write leaves the
-previous checkpoint intact.
+states) and `state.json` (counters, schedule position, early-stopping state). It is written with
+`atomic_directory`, so a kill during the write leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations

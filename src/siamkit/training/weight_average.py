@@ -14,7 +14,8 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-AverageRule = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | int], torch.Tensor]
+TensorList = list[torch.Tensor] | tuple[torch.Tensor, ...]
+AverageRule = Callable[[TensorList, TensorList, torch.Tensor | int], None]
 
 
 def effective_decay(decay: float, updates_so_far: int) -> float:
@@ -27,16 +28,21 @@ def effective_decay(decay: float, updates_so_far: int) -> float:
 
 
 def moving_average_rule(decay: float) -> AverageRule:
-    """The per-tensor update `AveragedModel` applies: `average <- d * average + (1 - d) * current`.
+    """The update `AveragedModel` applies to each group of tensors of one device and dtype, in place:
+    `average <- d * average + (1 - d) * current`.
 
-    Integer buffers (batch norm's batch counter) cannot be averaged and take the current value.
+    The step's decay is worked out once per group (reading the update count is a device sync on a GPU, so not
+    once per tensor). Integer buffers (batch norm's batch counter) cannot be averaged and take the current value.
     """
 
-    def update(average: torch.Tensor, current: torch.Tensor, updates_so_far: torch.Tensor | int) -> torch.Tensor:
-        if not average.is_floating_point():
-            return current
+    @torch.no_grad()
+    def update(averages: TensorList, currents: TensorList, updates_so_far: torch.Tensor | int) -> None:
+        if not averages[0].is_floating_point():
+            for average, current in zip(averages, currents, strict=True):
+                average.copy_(current)
+            return
         step_decay = effective_decay(decay, int(updates_so_far))
-        return average * step_decay + current * (1.0 - step_decay)
+        torch._foreach_lerp_(list(averages), list(currents), 1.0 - step_decay)
 
     return update
 
@@ -48,4 +54,4 @@ def create_weight_average(network: nn.Module, decay: float) -> AveragedModel:
     """
     if not 0.0 < decay < 1.0:
         raise ValueError(f"weight-average decay must be between 0 and 1 (exclusive), got {decay}")
-    return AveragedModel(network, avg_fn=moving_average_rule(decay), use_buffers=True)
+    return AveragedModel(network, multi_avg_fn=moving_average_rule(decay), use_buffers=True)
