@@ -75,9 +75,22 @@ def test_evaluate_and_calibrate(trained_bundle: Path, image_folder: Path, tmp_pa
     completed = run_siamkit(
         "evaluate", "--model", str(trained_bundle), "--data", str(image_folder), "--json", "--ways", "3",
         "--episodes", "50", "--pairs-out", str(tmp_path / "pairs.csv"), "--plots", str(tmp_path / "plots"),
+        "--claims", "3",
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
     report = json.loads(completed.stdout)
+    # 6 classes x 8 images, 10 draws of 3 references: 5 genuine claims and 40 impostors (the other classes) each
+    assert [(row["references"], row["scoring"]) for row in report["claims"]] == [
+        (3, "mean"),
+        (3, "best"),
+        (3, "centroid"),
+    ]
+    assert all(row["n_genuine"] == 6 * 10 * 5 and row["n_impostor"] == 6 * 10 * 40 for row in report["claims"])
+    assert all(0 <= row["eer"] <= 1 and row["far"] is not None for row in report["claims"])
+    too_many = run_siamkit("evaluate", "--model", str(trained_bundle), "--data", str(image_folder), "--claims", "8")
+    assert too_many.returncode == 2 and too_many.stderr.strip().splitlines() == [
+        "error: claims with 8 references need an identity with at least 9 genuine images; none has"
+    ]
     for key in ("eer", "auc", "threshold", "far", "frr", "accuracy", "tar_at_far", "n_same", "n_different"):
         assert key in report
     assert report["n_same"] == 6 * 28

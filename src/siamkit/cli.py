@@ -231,61 +231,6 @@ def _refuse_options_a_recipe_fixes(context: typer.Context, source: str) -> None:
         )
 
 
-@app.command(epilog="Example: siamkit evaluate --model runs/faces/model --data held_out_faces/ --json --plots report/")
-def evaluate(
-    model: Annotated[Path, typer.Option(help="Model bundle folder.")],
-    data: Annotated[str, typer.Option(help="Image folder or zip of held-out classes.")],
-    protocol: Annotated[
-        str, typer.Option(help="classes (one folder per class) or signatures (original_/forgeries_ files).")
-    ] = "classes",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
-    pairs_out: Annotated[Path | None, typer.Option(help="Write the evaluated pair list (CSV) here.")] = None,
-    plots: Annotated[Path | None, typer.Option(help="Write ROC, DET and histogram PNGs into this folder.")] = None,
-    report: Annotated[
-        Path | None, typer.Option(help="Write an HTML report (curves, operating points, CIs, worst pairs) here.")
-    ] = None,
-    ways: Annotated[int, typer.Option(help="N of N-way one-shot episodes (0 to skip).")] = 5,
-    shots: Annotated[int, typer.Option(help="K of N-way K-shot episodes.")] = 1,
-    episodes: Annotated[int, typer.Option(help="Number of episodes.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed of the different-pair sample and of the episodes.")] = 0,
-) -> None:
-    """Verification metrics (AUC, EER, FAR/FRR, TAR at FAR) and one-shot accuracy on held-out classes."""
-    import siamkit
-    from siamkit.evaluation.dataset_evaluation import evaluate_folder
-
-    results = evaluate_folder(
-        siamkit.load(model), data, protocol=protocol, pairs_out=pairs_out, plots_dir=plots, report_dir=report,
-        ways=ways, shots=shots, episodes=episodes, seed=seed,
-    )  # fmt: skip
-    if as_json:
-        _print_json(results)
-        return
-    table = Table(title=f"evaluation of {model} on {data}")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for key in ("auc", "eer", "threshold", "far", "frr", "accuracy", "n_same", "n_different"):
-        value = results.get(key)
-        table.add_row(key, "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value))
-    for far, tar in (results.get("tar_at_far") or {}).items():
-        table.add_row(f"TAR at FAR {far}", "-" if tar is None else f"{tar:.4f}")
-    if results.get("one_shot"):
-        shot = results["one_shot"]
-        table.add_row(f"{shot['ways']}-way {shot['shots']}-shot accuracy", f"{shot['accuracy']:.4f}")
-    Console().print(table)
-    worst = [entry for entry in results.get("per_class", []) if entry["false_rejects"] or entry["false_accepts"]]
-    if worst:
-        Console().print(
-            "classes with the most errors (FRR / FAR): "
-            + ", ".join(f"{entry['name']} ({_rate(entry['frr'])} / {_rate(entry['far'])})" for entry in worst[:5])
-        )
-    if results.get("report"):
-        Console().print(f"report: {results['report']}")
-
-
-def _rate(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
 @app.command(epilog="Example: siamkit calibrate --model runs/faces/model --data calibration_faces/ --target-far 0.001")
 def calibrate(
     model: Annotated[Path, typer.Option(help="Model bundle folder (updated in place, atomically).")],
@@ -409,6 +354,12 @@ def _register_applications() -> None:
         epilog="Example: siamkit landmarks --seeds 0,1,2,3,4 --json",
         help="Landmark distances: the blog post's experiment, its fixes, and trilateration/MDS.",
     )(landmarks_command)
+    from siamkit.evaluation.evaluate_command import evaluate_command
+
+    app.command(
+        "evaluate",
+        epilog="Example: siamkit evaluate --model runs/faces/model --data held_out_faces/ --json --plots report/",
+    )(evaluate_command)
     from siamkit.evaluation.one_shot_commands import make_runs_command, one_shot_runs_command
 
     app.command(

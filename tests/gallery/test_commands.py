@@ -61,7 +61,12 @@ def test_enrol_identify_verify_remove_export_import(setup: tuple[Path, Path, dic
     unknown = json.loads(invoke("gallery", "identify", str(images["mid"]), *common, "--json"))
     assert unknown["identity"] is None  # 2 units from both
     claim = json.loads(invoke("gallery", "verify-claim", str(images["dark2"]), *common, "--id", "bob", "--json"))
-    assert claim["accepted"] is False
+    assert claim["accepted"] is False and claim["scoring"] == "mean" and claim["references"] == 1
+    invoke("gallery", "enrol", str(images["mid"]), *common, "--id", "alice")  # alice: dark and mid
+    best = invoke("gallery", "verify-claim", str(images["dark2"]), *common, "--id", "alice", "--scoring", "best")
+    assert best.startswith("ACCEPTED") and "best of 2 references" in best  # 4 * 20/255 from dark
+    mean = invoke("gallery", "verify-claim", str(images["dark2"]), *common, "--id", "alice")
+    assert mean.startswith("REJECTED") and "mean of 2 references" in mean  # (4 * 20 + 4 * 108) / 255 / 2
 
     invoke("gallery", "export", str(tmp_path / "staff.npz"), *common)
     invoke("gallery", "remove", *common, "--id", "bob")
@@ -82,3 +87,12 @@ def test_an_unknown_identity_is_a_one_line_error(setup: tuple[Path, Path, dict[s
     )  # fmt: skip
     assert completed.returncode == 2
     assert len(completed.stderr.strip().splitlines()) == 1 and "nobody" in completed.stderr
+    bad_scoring = subprocess.run(
+        [sys.executable, "-m", "siamkit", "gallery", "verify-claim", str(images["dark"]), "--model", str(model),
+         "--gallery", str(gallery), "--id", "nobody", "--scoring", "maximum"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bad_scoring.returncode == 2
+    assert bad_scoring.stderr.strip().splitlines() == [
+        "error: claim scoring must be one of ('mean', 'best', 'centroid'), got 'maximum'"
+    ]

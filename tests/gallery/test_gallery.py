@@ -109,19 +109,34 @@ def test_open_set_with_similarity_scores(tmp_path: Path) -> None:
         accepted = gallery.identify(embedding=query, threshold=(best_score + runner_up) / 2)
         assert accepted.identity == expected[0][0] and accepted.score == pytest.approx(best_score, abs=1e-5)
         assert gallery.identify(embedding=query, threshold=best_score + 1e-3).identity is None
-        claim = gallery.verify_claim(expected[1][0], embedding=query, threshold=(best_score + runner_up) / 2)
+        claim = gallery.verify_claim(
+            expected[1][0], embedding=query, threshold=(best_score + runner_up) / 2, scoring="best"
+        )
         assert not claim.accepted and claim.score == pytest.approx(runner_up, abs=1e-5)
 
 
-def test_verify_claim_uses_the_best_reference(tmp_path: Path) -> None:
+def test_verify_claim_combines_the_references_as_asked(tmp_path: Path) -> None:
     model = identity_model(threshold=1.0)
     with Gallery.create(tmp_path / "g.sqlite", model) as gallery:
         gallery.enrol("alice", [square(0), square(200)])
         gallery.enrol("bob", square(100))
-        claim = gallery.verify_claim("alice", square(210))
-        assert claim.accepted and claim.score == pytest.approx(4 * 10 / 255, abs=1e-5)
-        rejected = gallery.verify_claim("bob", square(210))
-        assert not rejected.accepted and rejected.score == pytest.approx(4 * 110 / 255, abs=1e-5)
+        # Flattened 4x4 images: the distance between squares of values a and b is 4 * |a - b| / 255.
+        best = gallery.verify_claim("alice", square(190), scoring="best")  # nearest: square(200)
+        assert best.accepted and best.score == pytest.approx(4 * 10 / 255, abs=1e-5)
+        mean = gallery.verify_claim("alice", square(190))  # the default: mean of 4*190/255 and 4*10/255
+        assert mean.scoring == "mean" and mean.references == 2
+        assert not mean.accepted and mean.score == pytest.approx(4 * 100 / 255, abs=1e-5)
+        centroid = gallery.verify_claim("alice", square(100), scoring="centroid")  # centroid: square(100)
+        assert centroid.accepted and centroid.score == pytest.approx(0.0, abs=1e-5)
+        assert not gallery.verify_claim("alice", square(100), scoring="best").accepted  # 4*100/255 from both
+        assert centroid.to_dict() == {
+            "accepted": True, "score": centroid.score, "threshold": 1.0, "scoring": "centroid", "references": 2
+        }  # fmt: skip
+        for scoring in ("mean", "best", "centroid"):  # one reference: every scoring is the pair score
+            rejected = gallery.verify_claim("bob", square(210), scoring=scoring)
+            assert not rejected.accepted and rejected.score == pytest.approx(4 * 110 / 255, abs=1e-5)
+        with pytest.raises(ConfigError, match="claim scoring must be one of"):
+            gallery.verify_claim("alice", square(210), scoring="maximum")
         with pytest.raises(GalleryError, match="unknown identity 'carol'"):
             gallery.verify_claim("carol", square(0))
 

@@ -276,13 +276,24 @@ def test_enrol_identify_verify_claim_and_delete_round_trip(gallery_client: TestC
     assert unknown["candidates"][0]["score"] == pytest.approx(distance(128, 10), abs=1e-5)
 
     claim = client.post("/v1/verify-claim", files={"image": image_file(20)}, data={"identity": "alice"}).json()
+    mean_distance = (distance(20, 0) + distance(20, 10)) / 2  # the default scoring: mean over both references
     assert claim == {
         "identity": "alice",
+        "scoring": "mean",
+        "references": 2,
         "same": True,
-        "score": pytest.approx(distance(20, 10), abs=1e-5),
-        "similarity": pytest.approx(-distance(20, 10), abs=1e-5),
+        "score": pytest.approx(mean_distance, abs=1e-5),
+        "similarity": pytest.approx(-mean_distance, abs=1e-5),
         "threshold": 1.0,
     }
+    nearest = client.post(
+        "/v1/verify-claim", files={"image": image_file(20)}, data={"identity": "alice", "scoring": "best"}
+    ).json()
+    assert nearest["scoring"] == "best" and nearest["score"] == pytest.approx(distance(20, 10), abs=1e-5)
+    assert "scoring" in one_line_error(
+        client.post("/v1/verify-claim", files={"image": image_file(20)}, data={"identity": "alice", "scoring": "max"}),
+        422,
+    )
     impostor = client.post("/v1/verify-claim", files={"image": image_file(255)}, data={"identity": "alice"}).json()
     assert impostor["same"] is False
     detail = one_line_error(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from siamkit.bundle import update_bundle_decision
 from siamkit.data.image_folder import ImageDataset, load_image_folder
 from siamkit.errors import ConfigError
 from siamkit.evaluation.calibration import calibrate_threshold, fit_score_calibration, overlapping_items
+from siamkit.evaluation.claims import evaluate_claims
 from siamkit.evaluation.embedding_evaluation import pair_similarities
 from siamkit.evaluation.episodes import EpisodeConfig, evaluate_episodes
 from siamkit.evaluation.pairs import all_same_pairs_and_sampled_different, save_pair_list
@@ -71,14 +72,16 @@ def evaluate_folder(
     shots: int = 1,
     episodes: int = 1000,
     seed: int = 0,
+    claim_references: Sequence[int] = (),
 ) -> dict[str, Any]:
-    """Verification metrics at the model's threshold, one-shot accuracy, and optionally pairs, plots and an
-    HTML report.
+    """Verification metrics at the model's threshold, one-shot accuracy, and optionally pairs, plots, an
+    HTML report and claims against K enrolled references (`claim_references`, see `evaluation.claims`).
 
     Returns:
         A JSON-friendly dict: `auc`, `eer`, `threshold` (in score units), `far`, `frr`, `accuracy`,
         `tar_at_far`, `n_same`, `n_different`, `one_shot`, `per_class` (each class's FAR, FRR and EER at
-        the same threshold, worst first; see `per_class_breakdown`) and the paths written.
+        the same threshold, worst first; see `per_class_breakdown`), `claims` (one row per reference count
+        and claim scoring; empty unless asked for) and the paths written.
     """
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol must be one of {PROTOCOLS}, got {protocol!r}")
@@ -105,6 +108,9 @@ def evaluate_folder(
         similarities, pair_labels, class_labels[first], class_labels[second], dataset.class_names, metrics.threshold
     )
     report["per_class"] = [entry.to_dict() for entry in breakdown]
+    report["claims"] = evaluate_claims(
+        model, embeddings, class_labels, dataset.paths, protocol, claim_references, seed=seed
+    )
     first_paths = [dataset.paths[index] for index in first]
     second_paths = [dataset.paths[index] for index in second]
     if pairs_out is not None:

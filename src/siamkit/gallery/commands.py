@@ -115,13 +115,28 @@ def verify_claim(
     gallery: GalleryOption,
     identity: Annotated[str, typer.Option("--id", help="The claimed identity.")],
     threshold: Annotated[float | None, typer.Option(help="Override the bundle's threshold.")] = None,
+    scoring: Annotated[
+        str,
+        typer.Option(
+            help="How the scores against the identity's references combine: mean (keeps the bundle's pair "
+            "threshold valid), best or centroid (both need a threshold calibrated for claims)."
+        ),
+    ] = "mean",
     as_json: JsonOption = False,
 ) -> None:
     """Is this the identity it claims to be?"""
+    from siamkit.gallery.claims import check_claim_scoring
+
+    check_claim_scoring(scoring)  # before loading anything
     with _open(model, gallery) as opened:
-        result = opened.verify_claim(identity, image, threshold=threshold)
+        result = opened.verify_claim(identity, image, threshold=threshold, scoring=scoring)
     verdict = "ACCEPTED" if result.accepted else "REJECTED"
-    _echo(result.to_dict(), as_json, f"{verdict}: score {result.score:.6g} (threshold {result.threshold:.6g})")
+    _echo(
+        result.to_dict(),
+        as_json,
+        f"{verdict}: score {result.score:.6g} (threshold {result.threshold:.6g}; {result.scoring} of "
+        f"{result.references} reference{'s' if result.references != 1 else ''})",
+    )
 
 
 @gallery_app.command(

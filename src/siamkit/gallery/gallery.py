@@ -3,7 +3,7 @@
 with Gallery.create("staff.gallery", model) as gallery:
     gallery.enrol("alice", ["alice1.png", "alice2.png"], metadata={"team": "ops"})
     result = gallery.identify("visitor.png", top_k=5)   # result.identity is None when unknown
-    claim = gallery.verify_claim("alice", "door.png")    # claim.accepted, claim.score
+    claim = gallery.verify_claim("alice", "door.png")    # claim.accepted, claim.score (mean over references)
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from siamkit.errors import ConfigError
+from siamkit.gallery.claims import check_claim_scoring, claim_scores
 from siamkit.gallery.errors import GalleryError
 from siamkit.gallery.index import ReferenceIndex
 from siamkit.gallery.search_config import SearchConfig
@@ -66,14 +67,30 @@ class IdentificationResult:
 
 @dataclass
 class ClaimResult:
-    """The answer to "is this who they claim to be?": the best score over the claimed identity's references."""
+    """The answer to "is this who they claim to be?".
+
+    Attributes:
+        accepted: Whether the score passes the threshold.
+        score: The query's score against the claimed identity's references, combined by `scoring`.
+        threshold: The threshold applied.
+        scoring: How the references' pair scores were combined (`siamkit.gallery.claims`).
+        references: How many references the identity has.
+    """
 
     accepted: bool
     score: float
     threshold: float
+    scoring: str = "mean"
+    references: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accepted": self.accepted, "score": self.score, "threshold": self.threshold}
+        return {
+            "accepted": self.accepted,
+            "score": self.score,
+            "threshold": self.threshold,
+            "scoring": self.scoring,
+            "references": self.references,
+        }
 
 
 class Gallery:
@@ -320,16 +337,33 @@ class Gallery:
         *,
         embedding: torch.Tensor | np.ndarray | None = None,
         threshold: float | None = None,
+        scoring: str = "mean",
     ) -> ClaimResult:
-        """Decides whether one query matches a claimed identity (best score over its references)."""
+        """Decides whether one query matches a claimed identity, from its score against all the references.
+
+        Args:
+            identity: The claimed, enrolled identity.
+            query: One input the model embeds.
+            embedding: The query's embedding, instead.
+            threshold: Overrides the model's threshold.
+            scoring: How the pair scores against the identity's references become one (`mean`, `best`,
+                `centroid`; see `siamkit.gallery.claims`). `mean` keeps the bundle's pair threshold meaningful
+                whatever the number of references; the others need a threshold calibrated for claims.
+        """
+        check_claim_scoring(scoring)
         limit = self._threshold(threshold)
         references = self.storage.identity_embeddings(identity, self.settings.embedding_dim)
         if references.shape[0] == 0:
             raise GalleryError(f"{self.path}: unknown identity {identity!r}")
         vector = self._single_query(query, embedding)
-        scores = self.model.pairwise_scores(torch.from_numpy(vector), torch.from_numpy(references))[0]
-        score = float(scores.max() if self.model.higher_is_more_similar else scores.min())
-        return ClaimResult(accepted=self._passes(score, limit), score=score, threshold=limit)
+        score = float(claim_scores(self.model, vector, references, scoring)[0])
+        return ClaimResult(
+            accepted=self._passes(score, limit),
+            score=score,
+            threshold=limit,
+            scoring=scoring,
+            references=int(references.shape[0]),
+        )
 
     def _best_identities(self, vector: np.ndarray, top_k: int) -> list[tuple[str, float]]:
         total = len(self.index)

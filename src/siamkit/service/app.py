@@ -5,7 +5,7 @@ Endpoints (multipart uploads; every error is JSON `{"detail": "<one line>"}` wit
     GET    /healthz                   model fingerprint, gallery loaded, identity count
     POST   /v1/verify                 files `first`, `second` -> decision, score, threshold, probability
     POST   /v1/identify               file `image`, form `top_k` -> open-set decision and candidates
-    POST   /v1/verify-claim           file `image`, form `identity` -> decision for the claimed identity
+    POST   /v1/verify-claim           file `image`, form `identity` [, `scoring`] -> decision for the claimed identity
     POST   /v1/identities             form `identity`, files `images`, form `metadata` (JSON) -> 201 (token)
     DELETE /v1/identities/{identity}  -> removed (token)
     GET    /v1/identities             enrolled identities with reference counts and metadata
@@ -36,6 +36,7 @@ from siamkit.service.engine import ServiceEngine
 from siamkit.service.errors import BadUploadError, ServiceError, UnauthorizedError
 from siamkit.service.schemas import (
     ClaimResponse,
+    ClaimScoring,
     EnrolResponse,
     ErrorResponse,
     HealthResponse,
@@ -118,9 +119,13 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def verify_claim(
         image: Annotated[UploadFile, File(description="The image to check.")],
         identity: Annotated[str, Form(min_length=1, description="The claimed, enrolled identity.")],
+        scoring: Annotated[
+            ClaimScoring,
+            Form(description="How the scores against the identity's references combine (see siamkit.gallery.claims)."),
+        ] = "mean",
     ) -> dict[str, Any]:
         """Decides whether the image shows the claimed identity (404 when the identity is not enrolled)."""
-        return await engine.verify_claim(identity, await read_image(image, "image"))
+        return await engine.verify_claim(identity, await read_image(image, "image"), scoring)
 
     @app.post(
         "/v1/identities",

@@ -145,17 +145,19 @@ class ServiceEngine:
 
         return await worker.run(search)
 
-    async def verify_claim(self, identity: str, image: DecodedImage) -> dict[str, Any]:
-        """Decides whether one image shows the claimed, enrolled identity."""
+    async def verify_claim(self, identity: str, image: DecodedImage, scoring: str = "mean") -> dict[str, Any]:
+        """Decides whether one image shows the claimed, enrolled identity (`scoring`: see `gallery.claims`)."""
         worker = self._gallery()
         embedding = await self._embed_images([image], 0)
 
         def check(gallery: Gallery) -> dict[str, Any]:
             if identity not in gallery:
                 raise UnknownIdentityError(f"unknown identity {identity!r}: it is not enrolled in the gallery")
-            claim = gallery.verify_claim(identity, embedding=embedding)
+            claim = gallery.verify_claim(identity, embedding=embedding, scoring=scoring)
             return {
                 "identity": identity,
+                "scoring": claim.scoring,
+                "references": claim.references,
                 "same": claim.accepted,
                 "score": claim.score,
                 "similarity": self._similarity(claim.score),

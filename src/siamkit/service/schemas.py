@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -40,10 +42,16 @@ class IdentifyResponse(BaseModel):
     candidates: list[Candidate] = Field(description="Up to `top_k` identities, best first.")
 
 
+# `siamkit.gallery.claims.CLAIM_SCORINGS`, spelt out so that the API schema lists the choices.
+ClaimScoring = Literal["mean", "best", "centroid"]
+
+
 class ClaimResponse(BaseModel):
     identity: str
     same: bool = Field(description="Whether the image matches the claimed identity.")
-    score: float = Field(description="The best score over the identity's references.")
+    scoring: ClaimScoring = Field(description="How the scores against the identity's references were combined.")
+    references: int = Field(description="How many references the identity has.")
+    score: float = Field(description="The image's score against the identity's references, combined by `scoring`.")
     similarity: float
     threshold: float
 

@@ -1,0 +1,44 @@
+"""claim_verification.py: claims scored at the pair EER threshold, per reference count and scoring."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from siamkit.evaluation.dataset_evaluation import evaluate_folder
+from siamkit.model import SiameseModel
+
+from .conftest import run_benchmark
+from .test_signature_ink_cues import draw_writer
+from .test_signatures_test_time_augmentation import split_model
+
+
+def test_claims_are_scored_at_the_pair_threshold_for_each_count_and_scoring(tmp_path: Path) -> None:
+    generator = np.random.default_rng(0)
+    for writer in (1, 2, 3):
+        draw_writer(tmp_path / "writers", writer, generator)
+    models = [split_model(tmp_path / f"seed{seed}", seed) for seed in (0, 1)]
+    out = tmp_path / "claims.json"
+    completed = run_benchmark(
+        "claim_verification.py", "--model", str(models[0]), "--model", str(models[1]),
+        "--data", str(tmp_path / "writers"), "--references", "1,2", "--draws", "4", "--json-out", str(out),
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    results = json.loads(out.read_text())
+    first = results["models"][0]
+    pairs = evaluate_folder(SiameseModel.load(models[0]), tmp_path / "writers", protocol="signatures", ways=0)
+    assert first["pair_eer"] == pytest.approx(pairs["eer"]) and first["pair_threshold"] == pytest.approx(
+        pairs["threshold"]
+    )
+    assert [(row["references"], row["scoring"]) for row in first["claims"]] == [
+        (count, scoring) for count in (1, 2) for scoring in ("mean", "best", "centroid")
+    ]
+    # 3 writers x 4 draws; 3 genuine signatures each: 2 (or 1) left as claims against 1 (or 2) references
+    assert [row["n_genuine"] for row in first["claims"]] == [24] * 3 + [12] * 3
+    assert all(row["n_impostor"] == 3 * 4 * 3 for row in first["claims"])
+    averaged = results["mean_over_models"][4]
+    rows = [model["claims"][4] for model in results["models"]]
+    assert averaged["far"] == pytest.approx(np.mean([row["far"] for row in rows]))
