@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from siamkit.data.image_folder import load_image_folder
+from siamkit.evaluation.claims import claim_threshold
 from siamkit.evaluation.dataset_evaluation import evaluate_folder
-from siamkit.model import SiameseModel
+from siamkit.model import SiameseModel, embed_prepared
 
 from .conftest import run_benchmark
 from .test_signature_ink_cues import draw_writer
@@ -42,3 +44,28 @@ def test_claims_are_scored_at_the_pair_threshold_for_each_count_and_scoring(tmp_
     averaged = results["mean_over_models"][4]
     rows = [model["claims"][4] for model in results["models"]]
     assert averaged["far"] == pytest.approx(np.mean([row["far"] for row in rows]))
+
+
+def test_claim_thresholds_fitted_on_other_writers_are_applied_to_the_data(tmp_path: Path) -> None:
+    generator = np.random.default_rng(1)
+    for writer in (1, 2, 3):
+        draw_writer(tmp_path / "writers", writer, generator)
+    for writer in (4, 5):
+        draw_writer(tmp_path / "others", writer, generator)
+    model = split_model(tmp_path / "seed0", 0)
+    out = tmp_path / "claims.json"
+    completed = run_benchmark(
+        "claim_verification.py", "--model", str(model), "--data", str(tmp_path / "writers"),
+        "--calibrate-on", str(tmp_path / "others"), "--references", "2", "--draws", "3", "--json-out", str(out),
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    rows = json.loads(out.read_text())["models"][0]["claim_calibrated"]
+    assert [row["scoring"] for row in rows] == ["mean", "best", "centroid"]
+    loaded = SiameseModel.load(model)
+    others = load_image_folder(tmp_path / "others", loaded.preprocessing)
+    embeddings = embed_prepared(loaded.network, others.images, loaded.preprocessing, loaded.device)
+    expected = claim_threshold(
+        loaded, embeddings, others.labels.numpy(), others.paths, "signatures", 2, "best", None, 3, 1
+    )
+    assert rows[1]["threshold"] == pytest.approx(expected["threshold"])
+    assert all(0.0 <= row["far"] <= 1.0 and 0.0 <= row["frr"] <= 1.0 for row in rows)

@@ -28,7 +28,13 @@ ENCODER_CASES: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {
         (3, 16, 20),
         {
             "members": [
-                {"name": "resnet", "input_shape": [3, 16, 20], "embedding_dim": 10, "options": {"widths": [8, 16]}},
+                # GeM pooling in a member, so the generic tests also run the resnet's other pooling
+                {
+                    "name": "resnet",
+                    "input_shape": [3, 16, 20],
+                    "embedding_dim": 10,
+                    "options": {"widths": [8, 16], "pooling": "generalized_mean"},
+                },
                 {"name": "conv4", "input_shape": [3, 16, 20], "embedding_dim": 6, "options": {"width": 8}},
             ]
         },

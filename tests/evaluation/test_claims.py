@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from siamkit.comparisons import ComparisonConfig
+from siamkit.data.image_folder import load_image_folder
 from siamkit.data.preprocessing import PreprocessingConfig
 from siamkit.encoders import EncoderConfig
-from siamkit.errors import DataError
-from siamkit.evaluation.claims import claim_trials, evaluate_claims
+from siamkit.errors import ConfigError, DataError
+from siamkit.evaluation.calibration import calibrate_threshold
+from siamkit.evaluation.claims import calibrate_claims, claim_trials, evaluate_claims
 from siamkit.evaluation.verification import verification_metrics
 from siamkit.gallery.claims import claim_scores
 from siamkit.model import SiameseModel
@@ -22,6 +27,16 @@ def vector_model(threshold: float | None = None) -> SiameseModel:
     return SiameseModel(
         SiameseNetwork.from_config(config), PreprocessingConfig(kind="vector", vector_length=2), threshold=threshold
     )
+
+
+def pixel_model() -> SiameseModel:
+    """Embeds a 4x4 grey image as its 16 pixel values (Euclidean distance, no threshold)."""
+    config = SiameseConfig(EncoderConfig("mlp", (1, 4, 4), 16, {"hidden_dims": []}), ComparisonConfig("euclidean"))
+    network = SiameseNetwork.from_config(config)
+    with torch.no_grad():
+        network.encoder[1].weight.copy_(torch.eye(16))
+        network.encoder[1].bias.zero_()
+    return SiameseModel(network, PreprocessingConfig(image_size=(4, 4)))
 
 
 def signature_set() -> tuple[torch.Tensor, np.ndarray, list[str]]:
@@ -98,3 +113,24 @@ def test_too_many_references_and_no_draws_are_refused() -> None:
         claim_trials(vector_model(), embeddings, labels, paths, "signatures", 4, "mean")
     with pytest.raises(DataError, match="at least 1 reference and 1 draw"):
         claim_trials(vector_model(), embeddings, labels, paths, "signatures", 1, "mean", draws=0)
+
+
+def test_calibrate_claims_picks_the_threshold_of_the_simulated_claims(tmp_path: Path) -> None:
+    model = pixel_model()
+    generator = np.random.default_rng(0)
+    for name, centre in (("a", 40), ("b", 120), ("c", 200)):
+        (tmp_path / name).mkdir()
+        for index in range(4):
+            shade = np.clip(centre + generator.normal(0, 30, (4, 4)), 0, 255).astype(np.uint8)
+            Image.fromarray(shade).save(tmp_path / name / f"{index}.png")
+    result = calibrate_claims(model, tmp_path, "classes", 2, "best", target_far=0.2, draws=3, seed=1)
+    dataset = load_image_folder(tmp_path, model.preprocessing)
+    scores, claim_labels = claim_trials(
+        model, model.embed(dataset.images), dataset.labels.numpy(), dataset.paths, "classes", 2, "best", 3, 1
+    )
+    expected = calibrate_threshold(-scores, claim_labels, target_far=0.2)  # distances: similarity is -score
+    assert result["threshold"] == pytest.approx(-expected.threshold_similarity)
+    assert result["achieved_far"] == pytest.approx(expected.achieved_far) and result["achieved_far"] <= 0.2
+    assert (result["n_genuine"], result["n_impostor"]) == (3 * 3 * 2, 3 * 3 * 8)
+    with pytest.raises(ConfigError, match="protocol must be 'classes' or 'signatures'"):
+        calibrate_claims(model, tmp_path, "faces", 2, "best", target_far=0.2)

@@ -10,7 +10,7 @@ from siamkit.comparisons import ComparisonConfig
 from siamkit.data.preprocessing import PreprocessingConfig
 from siamkit.encoders import EncoderConfig
 from siamkit.errors import ConfigError
-from siamkit.gallery.claims import CLAIM_SCORINGS, claim_scores
+from siamkit.gallery.claims import CLAIM_SCORINGS, ClaimPolicy, claim_scores
 from siamkit.model import SiameseModel
 from siamkit.network import SiameseConfig, SiameseNetwork
 
@@ -73,3 +73,15 @@ def test_bad_scorings_and_empty_references_are_refused() -> None:
         claim_scores(model, queries, queries, "max")
     with pytest.raises(ConfigError, match="K >= 1"):
         claim_scores(model, queries, np.zeros((0, 4), dtype=np.float32), "mean")
+
+
+def test_a_claim_policy_round_trips_through_the_settings_rows_and_defaults_for_old_galleries() -> None:
+    policy = ClaimPolicy("centroid", 0.123456789)
+    assert ClaimPolicy.from_settings(policy.to_settings()) == policy
+    assert ClaimPolicy.from_settings(ClaimPolicy().to_settings()) == ClaimPolicy("mean", None)
+    assert ClaimPolicy.from_settings({}) == ClaimPolicy("mean", None)  # a gallery written before claim policies
+    assert policy.threshold_for("centroid") == 0.123456789 and policy.threshold_for("mean") is None
+    with pytest.raises(ConfigError, match="claim scoring must be one of"):
+        ClaimPolicy("nearest")
+    with pytest.raises(ConfigError, match="claim threshold must be a finite number"):
+        ClaimPolicy("best", float("nan"))

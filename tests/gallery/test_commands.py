@@ -96,3 +96,38 @@ def test_an_unknown_identity_is_a_one_line_error(setup: tuple[Path, Path, dict[s
     assert bad_scoring.stderr.strip().splitlines() == [
         "error: claim scoring must be one of ('mean', 'best', 'centroid'), got 'maximum'"
     ]
+
+
+def shades_folder(root: Path, classes: dict[str, list[int]]) -> Path:
+    """One folder per class of flat 4x4 images of the given shades."""
+    for name, shades in classes.items():
+        (root / name).mkdir(parents=True)
+        for index, shade in enumerate(shades):
+            Image.fromarray(np.full((4, 4), shade, dtype=np.uint8)).save(root / name / f"{index}.png")
+    return root
+
+
+def test_calibrate_claims_stores_the_scoring_and_threshold_that_verify_claim_then_uses(
+    setup: tuple[Path, Path, dict[str, Path]], tmp_path: Path
+) -> None:
+    model, gallery, images = setup
+    common = ["--model", str(model), "--gallery", str(gallery)]
+    held_out = shades_folder(
+        tmp_path / "held_out", {"a": [0, 10, 20, 30], "b": [90, 100, 110, 120], "c": [180, 190, 200, 210]}
+    )
+    invoke("gallery", "create", *common)
+    invoke("gallery", "enrol", str(images["dark"]), str(images["mid"]), *common, "--id", "alice")
+    calibrate = ["gallery", "calibrate-claims", *common, "--data", str(held_out), "--references", "2"]
+    stored = json.loads(invoke(*calibrate, "--scoring", "centroid", "--eer", "--json"))
+    # 3 classes x 10 draws: 2 genuine claims and 8 impostors each; the shades are far apart, so no errors
+    assert (stored["n_genuine"], stored["n_impostor"]) == (3 * 10 * 2, 3 * 10 * 8)
+    assert stored["achieved_far"] == 0.0 and stored["achieved_frr"] == 0.0
+    claim = json.loads(invoke("gallery", "verify-claim", str(images["dark2"]), *common, "--id", "alice", "--json"))
+    assert claim["scoring"] == "centroid" and claim["threshold"] == pytest.approx(stored["threshold"])
+    completed = subprocess.run(
+        [sys.executable, "-m", "siamkit", "gallery", "calibrate-claims", *common, "--data", str(held_out),
+         "--references", "2", "--scoring", "centroid"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == ["error: give exactly one of --target-far F or --eer"]

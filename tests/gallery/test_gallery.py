@@ -17,6 +17,7 @@ from siamkit.data.preprocessing import PreprocessingConfig
 from siamkit.encoders import EncoderConfig
 from siamkit.errors import ConfigError, DataError
 from siamkit.gallery import SCHEMA_VERSION, Gallery, GalleryError, SearchConfig
+from siamkit.gallery.claims import ClaimPolicy
 from siamkit.model import SiameseModel
 from siamkit.network import SiameseConfig, SiameseNetwork
 
@@ -139,6 +140,34 @@ def test_verify_claim_combines_the_references_as_asked(tmp_path: Path) -> None:
             gallery.verify_claim("alice", square(210), scoring="maximum")
         with pytest.raises(GalleryError, match="unknown identity 'carol'"):
             gallery.verify_claim("carol", square(0))
+
+
+def test_the_gallery_s_claim_policy_sets_the_default_scoring_and_its_threshold(tmp_path: Path) -> None:
+    model = identity_model(threshold=1.0)
+    path = tmp_path / "g.sqlite"
+    with Gallery.create(path, model, claims=ClaimPolicy("centroid", 0.5)) as gallery:
+        gallery.enrol("alice", [square(0), square(200)])
+        claim = gallery.verify_claim("alice", square(110))  # the centroid, square(100), is 4*10/255 = 0.16 away
+        assert (claim.scoring, claim.threshold, claim.accepted) == ("centroid", 0.5, True)
+        assert not gallery.verify_claim("alice", square(140)).accepted  # 0.63 > 0.5, though under the bundle's 1.0
+        # Another scoring falls back to the bundle's threshold: the stored one was calibrated for the centroid.
+        assert gallery.verify_claim("alice", square(110), scoring="best").threshold == 1.0
+        assert gallery.verify_claim("alice", square(110), threshold=0.1).threshold == 0.1
+    with Gallery.open(path, model) as reopened, Gallery.open(path, model) as other:
+        assert reopened.settings.claims == ClaimPolicy("centroid", 0.5)
+        other.set_claim_policy(ClaimPolicy("best", 0.2))  # another connection changes the policy
+        claim = reopened.verify_claim("alice", square(210))  # 4*10/255 = 0.157 from square(200)
+        assert (claim.scoring, claim.threshold, claim.accepted) == ("best", 0.2, True)
+
+
+def test_a_malformed_claim_policy_is_refused_when_the_gallery_opens(tmp_path: Path) -> None:
+    path = tmp_path / "g.sqlite"
+    Gallery.create(path, identity_model()).close()
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE gallery_settings SET value = 'nearest' WHERE key = 'claim_scoring'")
+    connection.close()
+    with pytest.raises(GalleryError, match=r"gallery settings are incomplete or malformed.*claim scoring"):
+        Gallery.open(path, identity_model())
 
 
 def test_remove_list_metadata_and_reopen_persist(tmp_path: Path) -> None:

@@ -24,6 +24,8 @@ from PIL import Image
 from siamkit.comparisons import ComparisonConfig
 from siamkit.data.preprocessing import PreprocessingConfig
 from siamkit.encoders import EncoderConfig
+from siamkit.gallery import Gallery
+from siamkit.gallery.claims import ClaimPolicy
 from siamkit.model import SiameseModel
 from siamkit.network import SiameseConfig, SiameseNetwork
 from siamkit.service import ServiceConfig, create_app
@@ -234,7 +236,9 @@ def decode_thumbnail(uri: str) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
 
 
-def test_enrol_identify_verify_claim_and_delete_round_trip(gallery_client: TestClient) -> None:
+def test_enrol_identify_verify_claim_and_delete_round_trip(
+    gallery_client: TestClient, model_path: Path, tmp_path: Path
+) -> None:
     client = gallery_client
     empty = client.post("/v1/identify", files={"image": image_file(20)}).json()
     assert empty == {"identity": None, "known": False, "threshold": 1.0, "candidates": []}
@@ -290,6 +294,12 @@ def test_enrol_identify_verify_claim_and_delete_round_trip(gallery_client: TestC
         "/v1/verify-claim", files={"image": image_file(20)}, data={"identity": "alice", "scoring": "best"}
     ).json()
     assert nearest["scoring"] == "best" and nearest["score"] == pytest.approx(distance(20, 10), abs=1e-5)
+    # The gallery's claim policy, stored by another process (siamkit gallery calibrate-claims), is what an
+    # unspecified scoring follows, with its threshold.
+    with Gallery.open(tmp_path / "staff.gallery", SiameseModel.load(model_path)) as other:
+        other.set_claim_policy(ClaimPolicy("best", 0.05))
+    policy = client.post("/v1/verify-claim", files={"image": image_file(20)}, data={"identity": "alice"}).json()
+    assert (policy["scoring"], policy["threshold"], policy["same"]) == ("best", 0.05, False)
     assert "scoring" in one_line_error(
         client.post("/v1/verify-claim", files={"image": image_file(20)}, data={"identity": "alice", "scoring": "max"}),
         422,

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from siamkit.encoders.base import ENCODERS, require_image_shape
+from siamkit.encoders.pooling import POOLINGS, GeneralizedMeanPooling
 from siamkit.errors import ConfigError
 
 
@@ -40,9 +41,10 @@ def build_resnet(
     widths: Sequence[int] = (32, 64, 128, 256),
     blocks_per_stage: int = 1,
     stem_stride: int = 1,
+    pooling: str = "average",
 ) -> nn.Module:
     """A stem convolution, one stage of basic blocks per width (each after the first halves the
-    resolution), global average pooling and a linear projection.
+    resolution), global pooling and a linear projection.
 
     Args:
         input_shape: `(channels, height, width)`, each side at least 16 pixels.
@@ -51,10 +53,14 @@ def build_resnet(
         blocks_per_stage: Residual blocks in each stage (1 gives a ResNet-10-like depth).
         stem_stride: Stride of the stem convolution. 2 feeds the blocks a map of half the input's sides, so an
             input of twice the sides (finer strokes, say) costs about what the smaller input costs at stride 1.
+        pooling: How the last map becomes one vector: `average`, or `generalized_mean` (GeM, a learnt exponent
+            between the average and the maximum; see `siamkit.encoders.pooling`).
     """
     require_image_shape("resnet", input_shape, minimum_side=16)
     if stem_stride not in (1, 2):
         raise ConfigError(f"encoder 'resnet': stem_stride must be 1 or 2, got {stem_stride!r}")
+    if pooling not in POOLINGS:
+        raise ConfigError(f"encoder 'resnet': pooling must be one of {POOLINGS}, got {pooling!r}")
     layers: list[nn.Module] = [
         nn.Conv2d(input_shape[0], widths[0], 3, stride=stem_stride, padding=1, bias=False),
         nn.BatchNorm2d(widths[0]),
@@ -66,5 +72,9 @@ def build_resnet(
             stride = 2 if stage > 0 and block == 0 else 1
             layers.append(BasicBlock(in_channels, int(width), stride))
             in_channels = int(width)
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(in_channels, embedding_dim)]
+    if pooling == "average":
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    else:
+        layers.append(GeneralizedMeanPooling())
+    layers.append(nn.Linear(in_channels, embedding_dim))
     return nn.Sequential(*layers)

@@ -6,21 +6,25 @@ how well claims are told apart and where their threshold has to sit. This simula
 folder: for each identity, `draws` random sets of K references, then every other image of that identity as a
 genuine claim and the impostors as false ones; under the `signatures` protocol the impostors are the writer's
 forgeries (skilled forgeries claiming the writer), under `classes` every image of the other classes.
+`calibrate_claims` picks a claim threshold on such claims, for a gallery's claim policy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from siamkit.errors import DataError
+from siamkit.data.image_folder import load_image_folder
+from siamkit.errors import ConfigError, DataError
+from siamkit.evaluation.calibration import calibrate_threshold
 from siamkit.evaluation.signature_protocol import is_genuine_signature
 from siamkit.evaluation.verification import verification_metrics
 from siamkit.gallery.claims import CLAIM_SCORINGS, claim_scores
-from siamkit.model import SiameseModel
+from siamkit.model import SiameseModel, embed_prepared
 
 
 def claim_trials(
@@ -120,3 +124,60 @@ def evaluate_claims(
                 }
             )
     return rows
+
+
+def calibrate_claims(
+    model: SiameseModel,
+    data: str | Path,
+    protocol: str,
+    reference_count: int,
+    scoring: str,
+    target_far: float | None = None,
+    draws: int = 10,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Picks a claim threshold (at `target_far`, or at the EER when None) on simulated claims of held-out data.
+
+    The claims are those `claim_trials` draws: `reference_count` references per identity, as the gallery's
+    identities will have about that many. Returns the threshold in score units, the false accept and false
+    reject rates it reaches on these claims, and the claim counts.
+    """
+    if protocol not in ("classes", "signatures"):
+        raise ConfigError(f"protocol must be 'classes' or 'signatures', got {protocol!r}")
+    dataset = load_image_folder(data, model.preprocessing)
+    embeddings = embed_prepared(model.network, dataset.images, model.preprocessing, model.device)
+    return claim_threshold(
+        model, embeddings, dataset.labels.numpy(), dataset.paths, protocol, reference_count, scoring, target_far,
+        draws, seed,
+    )  # fmt: skip
+
+
+def claim_threshold(
+    model: SiameseModel,
+    embeddings: torch.Tensor,
+    labels: np.ndarray,
+    paths: Sequence[str],
+    protocol: str,
+    reference_count: int,
+    scoring: str,
+    target_far: float | None = None,
+    draws: int = 10,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """`calibrate_claims` on already-embedded data."""
+    scores, claim_labels = claim_trials(
+        model, embeddings, labels, paths, protocol, reference_count, scoring, draws, seed
+    )
+    result = calibrate_threshold(
+        model.similarity_from_score(scores), claim_labels, target_far=target_far, use_eer=target_far is None
+    )
+    return {
+        "scoring": scoring,
+        "references": reference_count,
+        "threshold": float(model.similarity_from_score(np.array([result.threshold_similarity]))[0]),
+        "achieved_far": result.achieved_far,
+        "achieved_frr": result.achieved_frr,
+        "method": result.method,
+        "n_genuine": int((claim_labels == 1).sum()),
+        "n_impostor": int((claim_labels == 0).sum()),
+    }

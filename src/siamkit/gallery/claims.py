@@ -17,6 +17,9 @@ score, and how the K pair scores are combined decides whether that threshold sti
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -31,6 +34,43 @@ def check_claim_scoring(scoring: str) -> str:
     if scoring not in CLAIM_SCORINGS:
         raise ConfigError(f"claim scoring must be one of {CLAIM_SCORINGS}, got {scoring!r}")
     return scoring
+
+
+@dataclass(frozen=True)
+class ClaimPolicy:
+    """How a gallery decides claims by default; stored in the gallery file.
+
+    Attributes:
+        scoring: One of `CLAIM_SCORINGS`.
+        threshold: A threshold calibrated for claims of this scoring (score units), used whenever a claim is
+            scored this way without an explicit threshold; None uses the bundle's pair threshold, which only
+            `mean` keeps valid.
+    """
+
+    scoring: str = "mean"
+    threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        check_claim_scoring(self.scoring)
+        if self.threshold is not None and not math.isfinite(self.threshold):
+            raise ConfigError(f"claim threshold must be a finite number, got {self.threshold!r}")
+
+    def threshold_for(self, scoring: str) -> float | None:
+        """The stored threshold when it was calibrated for `scoring`, else None (fall back to the bundle's)."""
+        return self.threshold if scoring == self.scoring else None
+
+    def to_settings(self) -> dict[str, str]:
+        """The gallery-file settings rows (key, value) that store this policy."""
+        return {
+            "claim_scoring": self.scoring,
+            "claim_threshold": "" if self.threshold is None else repr(self.threshold),
+        }
+
+    @classmethod
+    def from_settings(cls, rows: dict[str, str]) -> ClaimPolicy:
+        """Reads the rows written by `to_settings`; galleries written before claim policies get the default."""
+        threshold = rows.get("claim_threshold", "")
+        return cls(scoring=rows.get("claim_scoring", "mean"), threshold=float(threshold) if threshold else None)
 
 
 def claim_scores(

@@ -116,18 +116,20 @@ def verify_claim(
     identity: Annotated[str, typer.Option("--id", help="The claimed identity.")],
     threshold: Annotated[float | None, typer.Option(help="Override the bundle's threshold.")] = None,
     scoring: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="How the scores against the identity's references combine: mean (keeps the bundle's pair "
-            "threshold valid), best or centroid (both need a threshold calibrated for claims)."
+            "threshold valid), best or centroid (both need a threshold calibrated for claims: calibrate-claims). "
+            "Default: the gallery's claim policy (mean unless calibrate-claims set another)."
         ),
-    ] = "mean",
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Is this the identity it claims to be?"""
     from siamkit.gallery.claims import check_claim_scoring
 
-    check_claim_scoring(scoring)  # before loading anything
+    if scoring is not None:
+        check_claim_scoring(scoring)  # before loading anything
     with _open(model, gallery) as opened:
         result = opened.verify_claim(identity, image, threshold=threshold, scoring=scoring)
     verdict = "ACCEPTED" if result.accepted else "REJECTED"
@@ -136,6 +138,47 @@ def verify_claim(
         as_json,
         f"{verdict}: score {result.score:.6g} (threshold {result.threshold:.6g}; {result.scoring} of "
         f"{result.references} reference{'s' if result.references != 1 else ''})",
+    )
+
+
+@gallery_app.command(
+    name="calibrate-claims",
+    epilog="Example: siamkit gallery calibrate-claims --model models/signatures --gallery bank.gallery "
+    "--data held_out_writers/ --protocol signatures --references 5 --scoring centroid --eer",
+)
+def calibrate_claims(
+    model: ModelOption,
+    gallery: GalleryOption,
+    data: Annotated[str, typer.Option(help="Image folder or zip of held-out identities (not enrolled ones).")],
+    references: Annotated[int, typer.Option(help="References per identity the gallery's identities have.")],
+    scoring: Annotated[
+        str, typer.Option(help="Claim scoring to calibrate and make the default: mean, best or centroid.")
+    ],
+    target_far: Annotated[
+        float | None, typer.Option(help="Pick the threshold reaching this false accept rate.")
+    ] = None,
+    eer: Annotated[bool, typer.Option("--eer", help="Pick the equal-error-rate threshold instead.")] = False,
+    protocol: Annotated[
+        str, typer.Option(help="classes (impostors: other classes) or signatures (impostors: the writer's forgeries).")
+    ] = "classes",
+    as_json: JsonOption = False,
+) -> None:
+    """Choose a claim threshold on simulated claims of held-out data; store it, with the scoring, in the gallery."""
+    from siamkit.evaluation.claims import calibrate_claims as calibrate
+    from siamkit.gallery.claims import ClaimPolicy, check_claim_scoring
+
+    check_claim_scoring(scoring)
+    if (target_far is None) == (not eer):
+        raise ConfigError("give exactly one of --target-far F or --eer")
+    with _open(model, gallery) as opened:
+        result = calibrate(opened.model, data, protocol, references, scoring, target_far=target_far)
+        opened.set_claim_policy(ClaimPolicy(scoring, result["threshold"]))
+    _echo(
+        result,
+        as_json,
+        f"claims scored by {scoring} over {references} references: threshold {result['threshold']:.6g} "
+        f"(FAR {result['achieved_far']:.4f}, FRR {result['achieved_frr']:.4f} on {result['n_genuine']} genuine / "
+        f"{result['n_impostor']} impostor claims) stored in {gallery}",
     )
 
 

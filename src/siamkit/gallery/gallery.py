@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from siamkit.errors import ConfigError
-from siamkit.gallery.claims import check_claim_scoring, claim_scores
+from siamkit.gallery.claims import ClaimPolicy, check_claim_scoring, claim_scores
 from siamkit.gallery.errors import GalleryError
 from siamkit.gallery.index import ReferenceIndex
 from siamkit.gallery.search_config import SearchConfig
@@ -115,13 +115,21 @@ class Gallery:
         self._rebuild_index()
 
     @classmethod
-    def create(cls, path: str | Path, model: SiameseModel, search: SearchConfig | None = None) -> Gallery:
+    def create(
+        cls,
+        path: str | Path,
+        model: SiameseModel,
+        search: SearchConfig | None = None,
+        claims: ClaimPolicy | None = None,
+    ) -> Gallery:
         """Creates an empty gallery file for `model`; an existing file is never overwritten.
 
         Args:
             path: Where the gallery file goes.
             model: The model whose embeddings the gallery will hold.
             search: How to search (exact by default); stored in the file, so later opens search the same way.
+            claims: How claims are decided by default (the mean over references at the bundle's threshold
+                unless given); stored in the file. `set_claim_policy` changes it later.
         """
         config = model.network.config
         if config is None:
@@ -132,6 +140,7 @@ class Gallery:
             embedding_dim=int(config.encoder.embedding_dim),
             comparison=config.comparison.name,
             search=search or SearchConfig(),
+            claims=claims or ClaimPolicy(),
         )
         ReferenceIndex(model, settings.comparison, settings.embedding_dim, settings.search)  # rejects bad modes early
         storage = GalleryStorage.create(path, settings)
@@ -337,7 +346,7 @@ class Gallery:
         *,
         embedding: torch.Tensor | np.ndarray | None = None,
         threshold: float | None = None,
-        scoring: str = "mean",
+        scoring: str | None = None,
     ) -> ClaimResult:
         """Decides whether one query matches a claimed identity, from its score against all the references.
 
@@ -345,13 +354,16 @@ class Gallery:
             identity: The claimed, enrolled identity.
             query: One input the model embeds.
             embedding: The query's embedding, instead.
-            threshold: Overrides the model's threshold.
+            threshold: Overrides the threshold: by default the gallery's claim threshold when it was calibrated
+                for this scoring (`set_claim_policy`), else the bundle's.
             scoring: How the pair scores against the identity's references become one (`mean`, `best`,
-                `centroid`; see `siamkit.gallery.claims`). `mean` keeps the bundle's pair threshold meaningful
-                whatever the number of references; the others need a threshold calibrated for claims.
+                `centroid`; see `siamkit.gallery.claims`); by default the gallery's policy (`mean` unless set).
+                `mean` keeps the bundle's pair threshold meaningful whatever the number of references; the
+                others need a threshold calibrated for claims.
         """
-        check_claim_scoring(scoring)
-        limit = self._threshold(threshold)
+        self._refresh_if_changed_elsewhere()
+        scoring = check_claim_scoring(scoring if scoring is not None else self.settings.claims.scoring)
+        limit = self._threshold(threshold if threshold is not None else self.settings.claims.threshold_for(scoring))
         references = self.storage.identity_embeddings(identity, self.settings.embedding_dim)
         if references.shape[0] == 0:
             raise GalleryError(f"{self.path}: unknown identity {identity!r}")
@@ -378,6 +390,12 @@ class Gallery:
                 return list(best.items())[:top_k]
             count *= 2
 
+    def set_claim_policy(self, policy: ClaimPolicy) -> None:
+        """Stores how claims are decided by default (scoring and, for it, a calibrated threshold)."""
+        self.storage.write_claim_policy(policy)
+        self.settings = replace(self.settings, claims=policy)
+        self._data_version = self.storage.data_version()
+
     def _rebuild_index(self) -> None:
         self._data_version = self.storage.data_version()
         ids, identities, embeddings = self.storage.all_references(self.settings.embedding_dim)
@@ -389,6 +407,7 @@ class Gallery:
     def _refresh_if_changed_elsewhere(self) -> None:
         # Another process may have written to the file since the index was built.
         if self.storage.data_version() != self._data_version:
+            self.settings = replace(self.settings, claims=self.storage.read_settings().claims)
             self._rebuild_index()
 
     def _threshold(self, threshold: float | None) -> float:

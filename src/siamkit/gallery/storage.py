@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from siamkit.errors import ConfigError
+from siamkit.gallery.claims import ClaimPolicy
 from siamkit.gallery.errors import GalleryError
 from siamkit.gallery.migration import NEXT_REFERENCE_ID_KEY, upgrade_schema
 from siamkit.gallery.search_config import SearchConfig
@@ -69,13 +70,15 @@ _INSERT_REFERENCES = (
 
 @dataclass(frozen=True)
 class GallerySettings:
-    """What a gallery file was made for (schema, model fingerprint, embedding length) and how it is searched."""
+    """What a gallery file was made for (schema, model fingerprint, embedding length), how it is searched and
+    how it decides claims."""
 
     schema_version: int
     fingerprint: str
     embedding_dim: int
     comparison: str
     search: SearchConfig = field(default_factory=SearchConfig)
+    claims: ClaimPolicy = field(default_factory=ClaimPolicy)
 
 
 class GalleryStorage:
@@ -112,6 +115,7 @@ class GalleryStorage:
                         ("embedding_dim", str(settings.embedding_dim)),
                         ("comparison", settings.comparison),
                         *settings.search.to_settings().items(),
+                        *settings.claims.to_settings().items(),
                     ],
                 )
         except BaseException:
@@ -147,6 +151,7 @@ class GalleryStorage:
                 embedding_dim=int(rows["embedding_dim"]),
                 comparison=str(rows["comparison"]),
                 search=SearchConfig.from_settings(rows),
+                claims=ClaimPolicy.from_settings(rows),
             )
         except (KeyError, ValueError, ConfigError) as error:
             raise GalleryError(f"{self.path}: gallery settings are incomplete or malformed ({error})") from error
@@ -156,6 +161,14 @@ class GalleryStorage:
                 f"(this siamkit reads version {SCHEMA_VERSION})"
             )
         return settings
+
+    def write_claim_policy(self, policy: ClaimPolicy) -> None:
+        """Replaces the stored claim policy, in one transaction."""
+        with self.connection:
+            self.connection.execute("BEGIN IMMEDIATE")
+            self.connection.executemany(
+                "INSERT OR REPLACE INTO gallery_settings (key, value) VALUES (?, ?)", policy.to_settings().items()
+            )
 
     def add_references(self, identity: str, embeddings: np.ndarray, metadata: Mapping[str, str] | None) -> list[int]:
         """Adds an identity's references (creating it, merging its metadata) in one transaction; returns row ids."""

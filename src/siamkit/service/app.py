@@ -120,9 +120,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
         image: Annotated[UploadFile, File(description="The image to check.")],
         identity: Annotated[str, Form(min_length=1, description="The claimed, enrolled identity.")],
         scoring: Annotated[
-            ClaimScoring,
-            Form(description="How the scores against the identity's references combine (see siamkit.gallery.claims)."),
-        ] = "mean",
+            ClaimScoring | None,
+            Form(
+                description="How the scores against the identity's references combine; the gallery's policy if unset."
+            ),
+        ] = None,
     ) -> dict[str, Any]:
         """Decides whether the image shows the claimed identity (404 when the identity is not enrolled)."""
         return await engine.verify_claim(identity, await read_image(image, "image"), scoring)

@@ -145,8 +145,9 @@ class ServiceEngine:
 
         return await worker.run(search)
 
-    async def verify_claim(self, identity: str, image: DecodedImage, scoring: str = "mean") -> dict[str, Any]:
-        """Decides whether one image shows the claimed, enrolled identity (`scoring`: see `gallery.claims`)."""
+    async def verify_claim(self, identity: str, image: DecodedImage, scoring: str | None = None) -> dict[str, Any]:
+        """Decides whether one image shows the claimed, enrolled identity (`scoring`: see `gallery.claims`; None
+        follows the gallery's claim policy)."""
         worker = self._gallery()
         embedding = await self._embed_images([image], 0)
 
