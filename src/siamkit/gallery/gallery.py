@@ -394,7 +394,6 @@ class Gallery:
         """Stores how claims are decided by default (scoring and, for it, a calibrated threshold)."""
         self.storage.write_claim_policy(policy)
         self.settings = replace(self.settings, claims=policy)
-        self._data_version = self.storage.data_version()
 
     def _rebuild_index(self) -> None:
         self._data_version = self.storage.data_version()

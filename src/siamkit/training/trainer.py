@@ -39,6 +39,7 @@ from siamkit.training.checkpoint import LoopState, load_checkpoint, save_checkpo
 from siamkit.training.clock import TrainingClock
 from siamkit.training.config import EARLY_STOPPING_METRICS, TrainConfig
 from siamkit.training.distributed import DistributedContext, broadcast_flag, start_distributed, stop_distributed
+from siamkit.training.layout import without_unsafe_channels_last
 from siamkit.training.metrics_log import MetricsLog
 from siamkit.training.progress import TrainingProgress
 from siamkit.training.signature_batches import SignatureBatches
@@ -263,6 +264,7 @@ def _train(
     if not isinstance(train_data, PairDataset | TripletDataset):  # explicit lists are checked by pair/triplet_loss
         check_objective(network.comparison, loss_function, config.mining)
     network.to(device)
+    config = without_unsafe_channels_last(config, network, device)
     if config.channels_last and preprocessing.kind == "image":
         network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     network.train()
