@@ -167,7 +167,7 @@ def test_evaluate_with_the_signature_protocol_and_an_html_report(trained_bundle:
                 Image.fromarray(pixels).save(folder / f"{kind}_{writer}_{index}.png")
     completed = run_siamkit(
         "evaluate", "--model", str(trained_bundle), "--data", str(tmp_path / "signatures"), "--protocol",
-        "signatures", "--report", str(tmp_path / "report"), "--json",
+        "signatures", "--report", str(tmp_path / "report"), "--json", "--claims", "2",
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
     result = json.loads(completed.stdout)
@@ -178,6 +178,10 @@ def test_evaluate_with_the_signature_protocol_and_an_html_report(trained_bundle:
     page = (tmp_path / "report" / "report.html").read_text()
     assert "forgeries_1_1.png" in page and "data:image/png;base64," in page
     assert "<h2>Per class</h2>" in page
+    # 2 writers x 10 draws of 2 references: 1 genuine claim and the writer's 2 forgeries each
+    claims = [(row["scoring"], row["n_genuine"], row["n_impostor"]) for row in result["claims"]]
+    assert claims == [("mean", 20, 40), ("best", 20, 40), ("centroid", 20, 40)]
+    assert "<h2>Claims against enrolled references</h2>" in page and page.count("<td>20 / 40</td>") == 3
     assert {"roc.png", "det.png", "scores.png"} <= {path.name for path in (tmp_path / "report").iterdir()}
 
 

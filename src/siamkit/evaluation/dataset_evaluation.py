@@ -128,7 +128,7 @@ def evaluate_folder(
         page = write_html_report(
             report_dir, similarities, pair_labels, first_paths, second_paths, thumbnail_loader(dataset),
             threshold_similarity=metrics.threshold, title=f"{Path(str(data)).name}: {protocol} protocol", seed=seed,
-            per_class=breakdown,
+            per_class=breakdown, claims=report["claims"],
         )  # fmt: skip
         report["report"] = str(page)
     return report

@@ -287,6 +287,31 @@ def _per_class_html(breakdown: Sequence[ClassBreakdown]) -> str:
     )
 
 
+def _claims_html(rows: Sequence[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    cells = [
+        f"<tr><td>{row['references']}</td><td>{html.escape(str(row['scoring']))}</td>"
+        f"<td>{_format_number(row['eer'])}</td><td>{_format_number(row['eer_threshold'], 6)}</td>"
+        f"<td>{_format_number(row['far'])}</td><td>{_format_number(row['frr'])}</td>"
+        f"<td>{row['n_genuine']} / {row['n_impostor']}</td></tr>"
+        for row in rows
+    ]
+    note = (
+        "Simulated gallery claims: each identity enrolled with K random references (10 draws), its other images "
+        "claiming it and the impostors (the writer's forgeries, or the other classes) claiming it falsely. FAR "
+        "and FRR are at the model's threshold; the EER threshold is the one `siamkit gallery calibrate-claims "
+        "--eer` would store for that scoring."
+    )
+    return (
+        "<h2>Claims against enrolled references</h2>\n<table class=per-class>\n<tr><th>References</th>"
+        "<th>Scoring</th><th>EER</th><th>EER threshold (score)</th><th>FAR</th><th>FRR</th>"
+        "<th>Genuine / impostor claims</th></tr>\n"
+        + "\n".join(cells)
+        + f"\n</table>\n<p class=note>{html.escape(note)}</p>"
+    )
+
+
 def _pair_grid_html(
     heading: str,
     explanation: str,
@@ -346,6 +371,7 @@ def write_html_report(
     bootstrap_samples: int = 1000,
     seed: int = 0,
     per_class: Sequence[ClassBreakdown] = (),
+    claims: Sequence[dict[str, Any]] = (),
 ) -> Path:
     """Writes `output_dir/report.html` with `roc.png`, `det.png` and `scores.png` beside it.
 
@@ -371,6 +397,7 @@ def write_html_report(
             pairs in all, the count is lowered (to no fewer than 200) and the report says so.
         seed: Seed of the bootstrap.
         per_class: A breakdown from `per_class_breakdown`, worst first; empty leaves the section out.
+        claims: Rows of `siamkit.evaluation.claims.evaluate_claims`; empty leaves the section out.
 
     Returns:
         The path of `report.html`.
@@ -449,6 +476,7 @@ def write_html_report(
 {_summary_html(metrics, intervals, threshold_source, bootstrap_note)}
 {_operating_points_html(operating_points(metrics))}
 {_per_class_html(per_class)}
+{_claims_html(claims)}
 <h2>Curves</h2>
 <div class=plots><img src="roc.png" alt="ROC curve"><img src="det.png" alt="DET curve"><img src="scores.png"
 alt="Score histograms"></div>
