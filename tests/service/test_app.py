@@ -12,6 +12,7 @@ import io
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import get_args
 
 import httpx
 import numpy as np
@@ -24,12 +25,13 @@ from PIL import Image
 from siamkit.comparisons import ComparisonConfig
 from siamkit.data.preprocessing import PreprocessingConfig
 from siamkit.encoders import EncoderConfig
-from siamkit.gallery import Gallery
+from siamkit.gallery import CLAIM_SCORINGS, Gallery
 from siamkit.gallery.claims import ClaimPolicy
 from siamkit.model import SiameseModel
 from siamkit.network import SiameseConfig, SiameseNetwork
 from siamkit.service import ServiceConfig, create_app
 from siamkit.service import app as app_module
+from siamkit.service.schemas import ClaimScoring
 
 TOKEN = "test-token"
 WRITE = {"Authorization": f"Bearer {TOKEN}"}
@@ -424,3 +426,7 @@ def test_concurrent_enrolments_and_searches_share_the_gallery_safely(model_path:
                 assert client.post("/v1/identify", files={"image": image_file(level)}).json()["identity"] == name
     finally:
         app.state.engine.close()
+
+
+def test_the_api_lists_the_claim_scorings_the_gallery_knows() -> None:
+    assert get_args(ClaimScoring) == CLAIM_SCORINGS
