@@ -69,3 +69,25 @@ def test_claim_thresholds_fitted_on_other_writers_are_applied_to_the_data(tmp_pa
     )
     assert rows[1]["threshold"] == pytest.approx(expected["threshold"])
     assert all(0.0 <= row["far"] <= 1.0 and 0.0 <= row["frr"] <= 1.0 for row in rows)
+
+
+def test_open_set_identification_is_scored_before_and_after_calibrating_the_gallery(tmp_path: Path) -> None:
+    generator = np.random.default_rng(2)
+    for writer in range(1, 7):
+        draw_writer(tmp_path / "people", writer, generator)  # 6 classes of 6 images
+    model = SiameseModel.load(split_model(tmp_path / "model", 0))
+    model.threshold = 1.0
+    model.save(tmp_path / "with-threshold")
+    out = tmp_path / "open_set.json"
+    completed = run_benchmark(
+        "identification_open_set.py", "--model", str(tmp_path / "with-threshold"), "--data", str(tmp_path / "people"),
+        "--gallery-sizes", "1,3", "--references", "2", "--seeds", "2", "--target-fpir", "0.2",
+        "--json-out", str(out),
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    rows = json.loads(out.read_text())["galleries"]
+    # enrolled from the first 3 classes, 2 references each: 4 mated probes per identity; the other 3 classes'
+    # 18 images are the strangers, half of them (by class) fit the threshold and the other half test it
+    assert [(row["identities"], row["n_mated"], row["n_non_mated"]) for row in rows] == [(1, 4, 18), (3, 12, 18)]
+    assert all(row["calibrated_fpir_where_fitted"] <= 0.2 for row in rows)
+    assert all(0.0 <= row[key] <= 1.0 for row in rows for key in ("fpir", "fnir", "calibrated_fpir", "calibrated_fnir"))

@@ -131,3 +131,20 @@ def test_calibrate_claims_stores_the_scoring_and_threshold_that_verify_claim_the
     )  # fmt: skip
     assert completed.returncode == 2
     assert completed.stderr.strip().splitlines() == ["error: give exactly one of --target-far F or --eer"]
+
+
+def test_calibrate_identification_stores_the_open_set_threshold_identify_then_uses(
+    setup: tuple[Path, Path, dict[str, Path]], tmp_path: Path
+) -> None:
+    model, gallery, images = setup
+    common = ["--model", str(model), "--gallery", str(gallery)]
+    invoke("gallery", "create", *common)
+    invoke("gallery", "enrol", str(images["dark"]), *common, "--id", "alice")
+    assert json.loads(invoke("gallery", "identify", str(images["dark2"]), *common, "--json"))["identity"] == "alice"
+    strangers = shades_folder(tmp_path / "strangers", {"carol": [15, 60], "dave": [90, 250]})  # 0.24 .. 3.9 away
+    stored = json.loads(
+        invoke("gallery", "calibrate-identification", *common, "--data", str(strangers), "--target-fpir", "0", "--json")
+    )
+    assert stored["fpir"] == 0.0 and stored["n_strangers"] == 4 and stored["references"] == 1
+    found = json.loads(invoke("gallery", "identify", str(images["dark2"]), *common, "--json"))
+    assert found["identity"] is None and found["threshold"] == pytest.approx(stored["threshold"])  # 0.31 > 0.24

@@ -183,6 +183,32 @@ def calibrate_claims(
 
 
 @gallery_app.command(
+    name="calibrate-identification",
+    epilog="Example: siamkit gallery calibrate-identification --model models/faces --gallery staff.gallery "
+    "--data visitors/ --target-fpir 0.01",
+)
+def calibrate_identification(
+    model: ModelOption,
+    gallery: GalleryOption,
+    data: Annotated[str, typer.Option(help="Folder or zip with one folder per person who is NOT enrolled.")],
+    target_fpir: Annotated[float, typer.Option(help="Share of non-enrolled people identify may name.")] = 0.01,
+    as_json: JsonOption = False,
+) -> None:
+    """Fit identify's open-set threshold on this gallery and store it; calibrate again when the gallery grows."""
+    from siamkit.data.image_folder import load_image_folder
+
+    with _open(model, gallery) as opened:
+        strangers = load_image_folder(data, opened.model.preprocessing, min_images_per_class=1)
+        result = opened.calibrate_identification(strangers.images, target_fpir=target_fpir)
+    _echo(
+        result,
+        as_json,
+        f"identification threshold {result['threshold']:.6g} (FPIR {result['fpir']:.4f} on {result['n_strangers']} "
+        f"non-enrolled images, gallery of {result['references']} references) stored in {gallery}",
+    )
+
+
+@gallery_app.command(
     name="export", epilog="Example: siamkit gallery export --model models/faces --gallery staff.gallery staff.npz"
 )
 def export_gallery(

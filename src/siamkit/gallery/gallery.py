@@ -21,6 +21,7 @@ import torch
 from siamkit.errors import ConfigError
 from siamkit.gallery.claims import ClaimPolicy, check_claim_scoring, claim_scores
 from siamkit.gallery.errors import GalleryError
+from siamkit.gallery.identification import IdentificationPolicy, fpir_threshold
 from siamkit.gallery.index import ReferenceIndex
 from siamkit.gallery.search_config import SearchConfig
 from siamkit.gallery.storage import SCHEMA_VERSION, GallerySettings, GalleryStorage
@@ -323,13 +324,14 @@ class Gallery:
             query: One input the model embeds.
             embedding: The query's embedding, instead.
             top_k: How many candidate identities to return.
-            threshold: Overrides the model's threshold for the open-set decision.
+            threshold: Overrides the open-set threshold: by default the gallery's own
+                (`calibrate_identification`), else the bundle's pair threshold.
         """
         if top_k < 1:
             raise ConfigError(f"top_k must be at least 1, got {top_k}")
-        limit = self._threshold(threshold)
-        vector = self._single_query(query, embedding)
         self._refresh_if_changed_elsewhere()
+        limit = self._threshold(threshold if threshold is not None else self.settings.identification.threshold)
+        vector = self._single_query(query, embedding)
         candidates = self._best_identities(vector, top_k)
         if not candidates:
             return IdentificationResult(identity=None, score=None, threshold=limit, candidates=[])
@@ -392,8 +394,35 @@ class Gallery:
 
     def set_claim_policy(self, policy: ClaimPolicy) -> None:
         """Stores how claims are decided by default (scoring and, for it, a calibrated threshold)."""
-        self.storage.write_claim_policy(policy)
+        self.storage.write_policy(policy)
         self.settings = replace(self.settings, claims=policy)
+
+    def calibrate_identification(
+        self, strangers: Inputs | None = None, *, embeddings: torch.Tensor | np.ndarray | None = None,
+        target_fpir: float = 0.01,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Fits and stores the open-set threshold at which at most `target_fpir` of `strangers` would be named.
+
+        Args:
+            strangers: Images of people who are not enrolled (and not in the references), many of them.
+            embeddings: Their embeddings, instead.
+            target_fpir: Wanted false positive identification rate on this gallery, as it is now.
+
+        Returns:
+            The threshold (score units), the FPIR reached on the strangers, their count and the gallery's size.
+        """
+        vectors = self._embeddings_of(strangers, embeddings, branch=0)
+        self._refresh_if_changed_elsewhere()
+        if len(self.index) == 0:
+            raise GalleryError(f"{self.path}: the gallery is empty; enrol identities before calibrating it")
+        best = np.array([self._best_identities(vector[None], 1)[0][1] for vector in vectors])
+        similarity = fpir_threshold(self.model.similarity_from_score(best), target_fpir)
+        threshold = float(self.model.similarity_from_score(np.array([similarity]))[0])
+        references = self.storage.reference_count()
+        self.storage.write_policy(IdentificationPolicy(threshold, references))
+        self.settings = replace(self.settings, identification=IdentificationPolicy(threshold, references))
+        achieved = float((self.model.similarity_from_score(best) >= similarity).mean())
+        return {"threshold": threshold, "fpir": achieved, "n_strangers": len(best), "references": references}
 
     def _rebuild_index(self) -> None:
         self._data_version = self.storage.data_version()
@@ -406,7 +435,8 @@ class Gallery:
     def _refresh_if_changed_elsewhere(self) -> None:
         # Another process may have written to the file since the index was built.
         if self.storage.data_version() != self._data_version:
-            self.settings = replace(self.settings, claims=self.storage.read_settings().claims)
+            stored = self.storage.read_settings()
+            self.settings = replace(self.settings, claims=stored.claims, identification=stored.identification)
             self._rebuild_index()
 
     def _threshold(self, threshold: float | None) -> float:

@@ -25,6 +25,7 @@ import numpy as np
 from siamkit.errors import ConfigError
 from siamkit.gallery.claims import ClaimPolicy
 from siamkit.gallery.errors import GalleryError
+from siamkit.gallery.identification import IdentificationPolicy
 from siamkit.gallery.migration import NEXT_REFERENCE_ID_KEY, upgrade_schema
 from siamkit.gallery.search_config import SearchConfig
 
@@ -79,6 +80,7 @@ class GallerySettings:
     comparison: str
     search: SearchConfig = field(default_factory=SearchConfig)
     claims: ClaimPolicy = field(default_factory=ClaimPolicy)
+    identification: IdentificationPolicy = field(default_factory=IdentificationPolicy)
 
 
 class GalleryStorage:
@@ -116,6 +118,7 @@ class GalleryStorage:
                         ("comparison", settings.comparison),
                         *settings.search.to_settings().items(),
                         *settings.claims.to_settings().items(),
+                        *settings.identification.to_settings().items(),
                     ],
                 )
         except BaseException:
@@ -152,6 +155,7 @@ class GalleryStorage:
                 comparison=str(rows["comparison"]),
                 search=SearchConfig.from_settings(rows),
                 claims=ClaimPolicy.from_settings(rows),
+                identification=IdentificationPolicy.from_settings(rows),
             )
         except (KeyError, ValueError, ConfigError) as error:
             raise GalleryError(f"{self.path}: gallery settings are incomplete or malformed ({error})") from error
@@ -162,8 +166,8 @@ class GalleryStorage:
             )
         return settings
 
-    def write_claim_policy(self, policy: ClaimPolicy) -> None:
-        """Replaces the stored claim policy, in one transaction."""
+    def write_policy(self, policy: ClaimPolicy | IdentificationPolicy) -> None:
+        """Replaces a stored decision policy (claims or identification), in one transaction."""
         with self.connection:
             self.connection.execute("BEGIN IMMEDIATE")
             self.connection.executemany(
