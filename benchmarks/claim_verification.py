@@ -31,7 +31,7 @@ import torch
 
 import siamkit
 from siamkit.errors import SiamkitError
-from siamkit.evaluation.claims import claim_threshold, claim_trials, evaluate_claims
+from siamkit.evaluation.claims import calibrate_claims, claim_trials, evaluate_claims
 from siamkit.evaluation.dataset_evaluation import embed_folder, protocol_pairs
 from siamkit.evaluation.embedding_evaluation import pair_similarities
 from siamkit.evaluation.verification import verification_metrics
@@ -54,7 +54,7 @@ def claim_calibrated_rates(
     rows = []
     for count in counts:
         for scoring in CLAIM_SCORINGS:
-            fitted = claim_threshold(
+            fitted = calibrate_claims(
                 model, fit_embeddings, fit_set.labels.numpy(), fit_set.paths, protocol, count, scoring, None, draws, 1
             )
             scores, labels = claim_trials(

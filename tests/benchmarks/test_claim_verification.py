@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from siamkit.data.image_folder import load_image_folder
-from siamkit.evaluation.claims import claim_threshold
+from siamkit.evaluation.claims import calibrate_claims
 from siamkit.evaluation.dataset_evaluation import evaluate_folder
 from siamkit.model import SiameseModel, embed_prepared
 
@@ -64,7 +64,7 @@ def test_claim_thresholds_fitted_on_other_writers_are_applied_to_the_data(tmp_pa
     loaded = SiameseModel.load(model)
     others = load_image_folder(tmp_path / "others", loaded.preprocessing)
     embeddings = embed_prepared(loaded.network, others.images, loaded.preprocessing, loaded.device)
-    expected = claim_threshold(
+    expected = calibrate_claims(
         loaded, embeddings, others.labels.numpy(), others.paths, "signatures", 2, "best", None, 3, 1
     )
     assert rows[1]["threshold"] == pytest.approx(expected["threshold"])

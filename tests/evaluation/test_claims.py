@@ -123,14 +123,13 @@ def test_calibrate_claims_picks_the_threshold_of_the_simulated_claims(tmp_path: 
         for index in range(4):
             shade = np.clip(centre + generator.normal(0, 30, (4, 4)), 0, 255).astype(np.uint8)
             Image.fromarray(shade).save(tmp_path / name / f"{index}.png")
-    result = calibrate_claims(model, tmp_path, "classes", 2, "best", target_far=0.2, draws=3, seed=1)
     dataset = load_image_folder(tmp_path, model.preprocessing)
-    scores, claim_labels = claim_trials(
-        model, model.embed(dataset.images), dataset.labels.numpy(), dataset.paths, "classes", 2, "best", 3, 1
-    )
+    embeddings, labels = model.embed(dataset.images), dataset.labels.numpy()
+    result = calibrate_claims(model, embeddings, labels, dataset.paths, "classes", 2, "best", 0.2, draws=3, seed=1)
+    scores, claim_labels = claim_trials(model, embeddings, labels, dataset.paths, "classes", 2, "best", 3, 1)
     expected = calibrate_threshold(-scores, claim_labels, target_far=0.2)  # distances: similarity is -score
     assert result["threshold"] == pytest.approx(-expected.threshold_similarity)
     assert result["achieved_far"] == pytest.approx(expected.achieved_far) and result["achieved_far"] <= 0.2
     assert (result["n_genuine"], result["n_impostor"]) == (3 * 3 * 2, 3 * 3 * 8)
     with pytest.raises(ConfigError, match="protocol must be 'classes' or 'signatures'"):
-        calibrate_claims(model, tmp_path, "faces", 2, "best", target_far=0.2)
+        calibrate_claims(model, embeddings, labels, dataset.paths, "faces", 2, "best", target_far=0.2)

@@ -12,19 +12,17 @@ forgeries (skilled forgeries claiming the writer), under `classes` every image o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from siamkit.data.image_folder import load_image_folder
 from siamkit.errors import ConfigError, DataError
 from siamkit.evaluation.calibration import calibrate_threshold
 from siamkit.evaluation.signature_protocol import is_genuine_signature
 from siamkit.evaluation.verification import verification_metrics
 from siamkit.gallery.claims import CLAIM_SCORINGS, claim_scores
-from siamkit.model import SiameseModel, embed_prepared
+from siamkit.model import SiameseModel
 
 
 def claim_trials(
@@ -49,6 +47,8 @@ def claim_trials(
     Raises:
         DataError: When no identity has more than `reference_count` usable reference images.
     """
+    if protocol not in ("classes", "signatures"):
+        raise ConfigError(f"protocol must be 'classes' or 'signatures', got {protocol!r}")
     if reference_count < 1 or draws < 1:
         raise DataError(f"claims need at least 1 reference and 1 draw, got {reference_count} and {draws}")
     labels = np.asarray(labels)
@@ -128,32 +128,6 @@ def evaluate_claims(
 
 def calibrate_claims(
     model: SiameseModel,
-    data: str | Path,
-    protocol: str,
-    reference_count: int,
-    scoring: str,
-    target_far: float | None = None,
-    draws: int = 10,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Picks a claim threshold (at `target_far`, or at the EER when None) on simulated claims of held-out data.
-
-    The claims are those `claim_trials` draws: `reference_count` references per identity, as the gallery's
-    identities will have about that many. Returns the threshold in score units, the false accept and false
-    reject rates it reaches on these claims, and the claim counts.
-    """
-    if protocol not in ("classes", "signatures"):
-        raise ConfigError(f"protocol must be 'classes' or 'signatures', got {protocol!r}")
-    dataset = load_image_folder(data, model.preprocessing)
-    embeddings = embed_prepared(model.network, dataset.images, model.preprocessing, model.device)
-    return claim_threshold(
-        model, embeddings, dataset.labels.numpy(), dataset.paths, protocol, reference_count, scoring, target_far,
-        draws, seed,
-    )  # fmt: skip
-
-
-def claim_threshold(
-    model: SiameseModel,
     embeddings: torch.Tensor,
     labels: np.ndarray,
     paths: Sequence[str],
@@ -164,7 +138,15 @@ def claim_threshold(
     draws: int = 10,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """`calibrate_claims` on already-embedded data."""
+    """Picks a claim threshold (at `target_far`, or at the EER when None) on simulated claims of held-out data.
+
+    The claims are those `claim_trials` draws: `reference_count` references per identity, as the gallery's
+    identities will have about that many. Embed the folder first (`dataset_evaluation.embed_folder`).
+
+    Returns:
+        The threshold in score units, the false accept and false reject rates it reaches on these claims, and
+        the claim counts.
+    """
     scores, claim_labels = claim_trials(
         model, embeddings, labels, paths, protocol, reference_count, scoring, draws, seed
     )

@@ -165,13 +165,17 @@ def calibrate_claims(
 ) -> None:
     """Choose a claim threshold on simulated claims of held-out data; store it, with the scoring, in the gallery."""
     from siamkit.evaluation.claims import calibrate_claims as calibrate
+    from siamkit.evaluation.dataset_evaluation import embed_folder
     from siamkit.gallery.claims import ClaimPolicy, check_claim_scoring
 
     check_claim_scoring(scoring)
     if (target_far is None) == (not eer):
         raise ConfigError("give exactly one of --target-far F or --eer")
     with _open(model, gallery) as opened:
-        result = calibrate(opened.model, data, protocol, references, scoring, target_far=target_far)
+        dataset, embeddings = embed_folder(opened.model, data)
+        result = calibrate(
+            opened.model, embeddings, dataset.labels.numpy(), dataset.paths, protocol, references, scoring, target_far
+        )
         opened.set_claim_policy(ClaimPolicy(scoring, result["threshold"]))
     _echo(
         result,

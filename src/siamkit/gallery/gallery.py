@@ -411,18 +411,25 @@ class Gallery:
         Returns:
             The threshold (score units), the FPIR reached on the strangers, their count and the gallery's size.
         """
-        vectors = self._embeddings_of(strangers, embeddings, branch=0)
         self._refresh_if_changed_elsewhere()
-        if len(self.index) == 0:
+        if len(self.index) == 0:  # before embedding anything
             raise GalleryError(f"{self.path}: the gallery is empty; enrol identities before calibrating it")
-        best = np.array([self._best_identities(vector[None], 1)[0][1] for vector in vectors])
-        similarity = fpir_threshold(self.model.similarity_from_score(best), target_fpir)
-        threshold = float(self.model.similarity_from_score(np.array([similarity]))[0])
+        vectors = self._embeddings_of(strangers, embeddings, branch=0)
+        # A stranger's best identity score is its nearest reference's score.
+        best = np.array([self.index.search(vector, 1)[1][0] for vector in vectors])
+        similarities = self.model.similarity_from_score(best)
+        limit = fpir_threshold(similarities, target_fpir)
         references = self.storage.reference_count()
-        self.storage.write_policy(IdentificationPolicy(threshold, references))
-        self.settings = replace(self.settings, identification=IdentificationPolicy(threshold, references))
-        achieved = float((self.model.similarity_from_score(best) >= similarity).mean())
-        return {"threshold": threshold, "fpir": achieved, "n_strangers": len(best), "references": references}
+        policy = IdentificationPolicy(float(self.model.similarity_from_score(np.array([limit]))[0]), references)
+        self.storage.write_policy(policy)
+        self.settings = replace(self.settings, identification=policy)
+        achieved = float((similarities >= limit).mean())
+        return {
+            "threshold": policy.threshold,
+            "fpir": achieved,
+            "n_strangers": len(best),
+            "references": len(self.index),
+        }
 
     def _rebuild_index(self) -> None:
         self._data_version = self.storage.data_version()

@@ -3,7 +3,7 @@
 oneDNN (PyTorch's CPU convolution library) computes the weight gradient of a 1x1 convolution with a stride
 above 1 wrongly in the channels-last (NHWC) layout when the convolution has fewer input channels than its
 kernel's channel block (16 with AVX-512): it writes past a workspace (uxlfoundation/oneDNN issue 6035). On
-this project's machines (torch 2.13.0+cpu) that corrupts the heap and the process dies a few hundred steps in;
+this project's machines (torch 2.13.0+cpu) that corrupts the heap and the process dies within its first steps;
 on others it hangs or returns wrong gradients. A ResNet's projection shortcut is exactly such a convolution,
 so `resnet` widths that start below 16 meet it. The training loop checks the network first and trains such
 networks in the default layout (slower, right).
