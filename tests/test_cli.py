@@ -75,10 +75,16 @@ def test_evaluate_and_calibrate(trained_bundle: Path, image_folder: Path, tmp_pa
     completed = run_siamkit(
         "evaluate", "--model", str(trained_bundle), "--data", str(image_folder), "--json", "--ways", "3",
         "--episodes", "50", "--pairs-out", str(tmp_path / "pairs.csv"), "--plots", str(tmp_path / "plots"),
-        "--claims", "3",
+        "--claims", "3", "--identification", "2",
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
     report = json.loads(completed.stdout)
+    # half of the 6 classes are strangers; 10 draws of 2 references leave 6 mated probes per enrolled class
+    identification = report["identification"]
+    assert (identification["enrolled"], identification["strangers"]) == (3, 3)
+    assert (identification["n_mated"], identification["n_non_mated"]) == (3 * 6 * 10, 3 * 8 * 10)
+    assert len(identification["cmc"]) == 3 and identification["cmc"][-1] == 1.0
+    assert identification["retrieval"]["n_queries"] == 48 and 0 <= identification["retrieval"]["map_at_r"] <= 1
     # 6 classes x 8 images, 10 draws of 3 references: 5 genuine claims and 40 impostors (the other classes) each
     assert [(row["references"], row["scoring"]) for row in report["claims"]] == [
         (3, "mean"),
@@ -100,7 +106,21 @@ def test_evaluate_and_calibrate(trained_bundle: Path, image_folder: Path, tmp_pa
     assert sum(entry["n_different"] for entry in per_class) == 2 * report["n_different"]
     assert report["one_shot"]["ways"] == 3
     assert (tmp_path / "pairs.csv").read_text().count("\n") == report["n_same"] + report["n_different"] + 1
-    assert {path.name for path in (tmp_path / "plots").iterdir()} == {"roc.png", "det.png", "scores.png"}
+    assert {path.name for path in (tmp_path / "plots").iterdir()} == {
+        "roc.png", "det.png", "scores.png", "cmc.png", "identification_errors.png",
+    }  # fmt: skip
+    table = run_siamkit(
+        "evaluate", "--model", str(trained_bundle), "--data", str(image_folder), "--identification", "1"
+    )
+    assert table.returncode == 0 and "rank-1 identification rate" in table.stdout and "MAP@R" in table.stdout
+    for option, value, message in (
+        ("--identification", "8", "error: identification with 8 references and 50% strangers needs two"),
+        ("--strangers", "1.5", "error: the share of strangers must be at least 0 and below 1, got 1.5"),
+    ):
+        arguments = ["--identification", "1", option, value] if option == "--strangers" else [option, value]
+        refused = run_siamkit("evaluate", "--model", str(trained_bundle), "--data", str(image_folder), *arguments)
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+        assert refused.stderr.startswith(message), refused.stderr
 
     calibrated = run_siamkit(
         "calibrate", "--model", str(trained_bundle), "--data", str(image_folder), "--target-far", "0.1",
@@ -167,7 +187,8 @@ def test_evaluate_with_the_signature_protocol_and_an_html_report(trained_bundle:
                 Image.fromarray(pixels).save(folder / f"{kind}_{writer}_{index}.png")
     completed = run_siamkit(
         "evaluate", "--model", str(trained_bundle), "--data", str(tmp_path / "signatures"), "--protocol",
-        "signatures", "--report", str(tmp_path / "report"), "--json", "--claims", "2",
+        "signatures", "--report", str(tmp_path / "report"), "--json", "--claims", "2", "--identification", "1",
+        "--strangers", "0",
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
     result = json.loads(completed.stdout)
@@ -182,7 +203,14 @@ def test_evaluate_with_the_signature_protocol_and_an_html_report(trained_bundle:
     claims = [(row["scoring"], row["n_genuine"], row["n_impostor"]) for row in result["claims"]]
     assert claims == [("mean", 20, 40), ("best", 20, 40), ("centroid", 20, 40)]
     assert "<h2>Claims against enrolled references</h2>" in page and page.count("<td>20 / 40</td>") == 3
-    assert {"roc.png", "det.png", "scores.png"} <= {path.name for path in (tmp_path / "report").iterdir()}
+    assert {"roc.png", "det.png", "scores.png", "cmc.png", "identification_errors.png"} <= {
+        path.name for path in (tmp_path / "report").iterdir()
+    }
+    # both writers enrolled with 1 reference: 2 mated probes each, and all 4 forgeries non-mated, 10 draws
+    identification = result["identification"]
+    assert (identification["n_mated"], identification["n_non_mated"]) == (2 * 2 * 10, 4 * 10)
+    assert identification["retrieval"]["n_queries"] == 6  # genuine signatures only
+    assert "<h2>Identification</h2>" in page and '<img src="cmc.png"' in page
 
 
 def test_train_from_a_recipe_file_with_data_and_output_overridden(image_folder: Path, tmp_path: Path) -> None:

@@ -10,7 +10,14 @@ import pytest
 from PIL import Image
 
 from siamkit.errors import DataError
-from siamkit.evaluation.plots import plot_det, plot_roc, plot_score_histograms, plot_training_curves
+from siamkit.evaluation.plots import (
+    plot_cmc,
+    plot_det,
+    plot_identification_errors,
+    plot_roc,
+    plot_score_histograms,
+    plot_training_curves,
+)
 from siamkit.evaluation.verification import VerificationMetrics, verification_metrics
 
 
@@ -94,3 +101,13 @@ def test_training_curves_reject_unplottable_logs(tmp_path: Path) -> None:
         plot_training_curves(broken, tmp_path / "broken.png")
     with pytest.raises(DataError, match=r"missing\.jsonl"):
         plot_training_curves(tmp_path / "missing.jsonl", tmp_path / "missing.png")
+
+
+@pytest.mark.parametrize("identities", [5, 60])  # a linear rank axis, and a logarithmic one for many
+def test_identification_plots(tmp_path: Path, identities: int) -> None:
+    cmc = np.minimum(1.0, 0.7 + 0.3 * np.arange(identities) / max(identities - 1, 1)).tolist()
+    check_png(plot_cmc(cmc, tmp_path / "cmc.png", references=1), tmp_path)
+    fpir = np.linspace(1.0, 0.0, 50)
+    check_png(plot_identification_errors(fpir, 1.0 - fpir**0.5, tmp_path / "errors.png"), tmp_path)
+    with pytest.raises(DataError, match="at least one rank"):
+        plot_cmc([], tmp_path / "none.png", references=1)

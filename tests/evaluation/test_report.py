@@ -14,6 +14,7 @@ from PIL import Image
 
 from siamkit.errors import ConfigError, DataError
 from siamkit.evaluation import report as report_module
+from siamkit.evaluation import report_sections
 from siamkit.evaluation.per_class import per_class_breakdown
 from siamkit.evaluation.report import (
     _bootstrap_statistics,
@@ -211,7 +212,7 @@ def test_report_lists_the_worst_classes(tmp_path: Path, monkeypatch: pytest.Monk
     classes = np.arange(50) % 25
     names = [f"<writer {index}>" for index in range(25)]
     breakdown = per_class_breakdown(scores, labels, classes, classes, names, 0.5)
-    monkeypatch.setattr(report_module, "PER_CLASS_ROWS_SHOWN", 10)
+    monkeypatch.setattr(report_sections, "PER_CLASS_ROWS_SHOWN", 10)
     page = write_html_report(tmp_path, scores, labels, paths, paths, None, bootstrap_samples=0, per_class=breakdown)
     text = page.read_text()
     section = text[text.index("<h2>Per class</h2>") : text.index("<h2>Curves</h2>")]
@@ -231,3 +232,30 @@ def test_report_rejects_mismatched_input(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="bootstrap_samples"):
         write_html_report(tmp_path, scores, labels, paths, paths, None, bootstrap_samples=-1)
     assert not (tmp_path / "report.html").exists()
+
+
+def test_report_shows_identification_when_given(tmp_path: Path) -> None:
+    scores, labels = gaussian_scores(20, 30)
+    paths = [f"p{index}.png" for index in range(50)]
+    identification = {
+        "references": 2, "enrolled": 7, "strangers": 3, "draws": 10, "n_mated": 140, "n_non_mated": 90,
+        "rank_accuracy": {"1": 0.75, "5": 0.95}, "cmc": [0.75, 0.8, 0.9, 0.92, 0.95, 0.99, 1.0], "fpir": 0.2,
+        "fnir": 0.3, "fnir_at_fpir": [
+            {"target_fpir": 0.1, "threshold": 1.25, "fpir": 0.1, "fnir": 0.4},
+            {"target_fpir": 0.01, "threshold": None, "fpir": None, "fnir": None},
+        ],
+        "retrieval": {"precision_at_1": 0.8, "r_precision": 0.6, "map_at_r": 0.5, "n_queries": 50},
+    }  # fmt: skip
+    page = write_html_report(
+        tmp_path, scores, labels, paths, paths, None, bootstrap_samples=0, identification=identification,
+        identification_plots=["cmc.png", "<odd>.png"],
+    )  # fmt: skip
+    text = page.read_text()
+    section = text[text.index("<h2>Identification</h2>") : text.index("<h2>Curves</h2>")]
+    assert "7 identities x 2 references, 3 strangers held out, 10 draws" in section
+    assert "<th>Rank 1 identification rate</th><td>0.7500</td>" in section and "Rank 10" not in section
+    assert "<td>0.1</td><td>0.10000</td><td>0.40000</td><td>1.250000</td>" in section
+    assert "<td>0.01</td><td>n/a</td>" in section and "MAP@R 0.5000" in section
+    assert '<img src="cmc.png"' in section and "&lt;odd&gt;.png" in section and "<odd>" not in section
+    plain = write_html_report(tmp_path, scores, labels, paths, paths, None, bootstrap_samples=0).read_text()
+    assert "<h2>Identification</h2>" not in plain

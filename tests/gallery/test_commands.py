@@ -148,3 +148,11 @@ def test_calibrate_identification_stores_the_open_set_threshold_identify_then_us
     assert stored["fpir"] == 0.0 and stored["n_strangers"] == 4 and stored["references"] == 1
     found = json.loads(invoke("gallery", "identify", str(images["dark2"]), *common, "--json"))
     assert found["identity"] is None and found["threshold"] == pytest.approx(stored["threshold"])  # 0.31 > 0.24
+    assert found["warning"] is None
+    invoke("gallery", "enrol", str(images["light"]), *common, "--id", "bob")  # 2 references, fitted on 1
+    grown = subprocess.run(
+        [sys.executable, "-m", "siamkit", "gallery", "identify", str(images["dark2"]), *common],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert grown.returncode == 0 and "UNKNOWN" in grown.stdout
+    assert grown.stderr.startswith("warning: the identification threshold was fitted on 1 references")

@@ -34,11 +34,27 @@ def test_the_fpir_threshold_lets_through_at_most_the_target_share() -> None:
 
 
 def test_an_identification_policy_round_trips_and_defaults_for_old_galleries() -> None:
-    policy = IdentificationPolicy(0.123456789, 40)
+    policy = IdentificationPolicy(0.123456789, 40, 0.01)
     assert IdentificationPolicy.from_settings(policy.to_settings()) == policy
-    assert IdentificationPolicy.from_settings({}) == IdentificationPolicy(None, 0)
+    assert IdentificationPolicy.from_settings({}) == IdentificationPolicy(None, 0, None)
+    older = {"identification_threshold": "0.5", "identification_references": "40"}  # before the target was kept
+    assert IdentificationPolicy.from_settings(older) == IdentificationPolicy(0.5, 40, None)
     with pytest.raises(ConfigError, match="identification threshold must be a finite number"):
         IdentificationPolicy(float("inf"))
+    with pytest.raises(ConfigError, match="target FPIR must be at least 0 and below 1"):
+        IdentificationPolicy(0.5, 40, 1.0)
+
+
+def test_identify_warns_once_the_gallery_has_grown_past_its_calibration() -> None:
+    policy = IdentificationPolicy(0.5, 10, 0.01)
+    assert policy.growth_warning(10) is None and policy.growth_warning(12) is None  # within 20%
+    warning = policy.growth_warning(20)
+    # twice the references: 1 - 0.99 ** 2 = 1.99% of strangers named, by the independence estimate
+    assert warning is not None and "fitted on 10 references and the gallery now holds 20" in warning
+    assert "fitted for FPIR 1.00%; expect about 1.99% now" in warning and "calibrate-identification" in warning
+    assert "expect" not in (IdentificationPolicy(0.5, 10).growth_warning(20) or "expect")
+    assert IdentificationPolicy(0.5, 10).growth_warning(20) is not None
+    assert IdentificationPolicy(None, 10).growth_warning(1000) is None  # the bundle's threshold: nothing to warn
 
 
 def test_calibrate_identification_stores_the_threshold_identify_then_uses(tmp_path: Path) -> None:
@@ -59,6 +75,11 @@ def test_calibrate_identification_stores_the_threshold_identify_then_uses(tmp_pa
         assert gallery.identify(square(60)).identity is None
         assert gallery.identify(square(50)).identity == "alice"
     with Gallery.open(path, model) as reopened:
-        assert reopened.settings.identification == IdentificationPolicy(result["threshold"], 2)
+        assert reopened.settings.identification == IdentificationPolicy(result["threshold"], 2, 0.25)
+        assert reopened.identify(square(60)).warning is None
+        reopened.enrol("carol", square(120))  # 3 references where the threshold was fitted on 2
+        warning = reopened.identify(square(60)).warning
+        assert warning is not None and "fitted on 2 references and the gallery now holds 3" in warning
+        assert reopened.identify(square(60), threshold=1.0).warning is None  # not the gallery's threshold
         assert reopened.identify(square(60)).threshold == result["threshold"]
         assert reopened.identify(square(60), threshold=1.0).identity == "alice"  # an explicit threshold wins

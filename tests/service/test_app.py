@@ -243,7 +243,7 @@ def test_enrol_identify_verify_claim_and_delete_round_trip(
 ) -> None:
     client = gallery_client
     empty = client.post("/v1/identify", files={"image": image_file(20)}).json()
-    assert empty == {"identity": None, "known": False, "threshold": 1.0, "candidates": []}
+    assert empty == {"identity": None, "known": False, "threshold": 1.0, "candidates": [], "warning": None}
     response = client.post(
         "/v1/identities",
         files=[("images", ("alice.png", png(0, size=100), "image/png")), ("images", image_file(10))],
@@ -302,6 +302,15 @@ def test_enrol_identify_verify_claim_and_delete_round_trip(
         other.set_claim_policy(ClaimPolicy("best", 0.05))
     policy = client.post("/v1/verify-claim", files={"image": image_file(20)}, data={"identity": "alice"}).json()
     assert (policy["scoring"], policy["threshold"], policy["same"]) == ("best", 0.05, False)
+    # So is its identification threshold; once the gallery has grown past the size it was fitted at, identify
+    # says so.
+    with Gallery.open(tmp_path / "staff.gallery", SiameseModel.load(model_path)) as other:
+        fitted = other.calibrate_identification([png(128), png(200)], target_fpir=0.0)
+    calibrated = client.post("/v1/identify", files={"image": image_file(20)}).json()
+    assert calibrated["threshold"] == pytest.approx(fitted["threshold"]) and calibrated["warning"] is None
+    client.post("/v1/identities", files={"images": image_file(60)}, data={"identity": "dave"}, headers=WRITE)
+    grown = client.post("/v1/identify", files={"image": image_file(20)}).json()
+    assert "fitted on 3 references and the gallery now holds 4" in grown["warning"]
     assert "scoring" in one_line_error(
         client.post("/v1/verify-claim", files={"image": image_file(20)}, data={"identity": "alice", "scoring": "max"}),
         422,
@@ -315,8 +324,8 @@ def test_enrol_identify_verify_claim_and_delete_round_trip(
 
     assert client.delete("/v1/identities/alice", headers=WRITE).json() == {"identity": "alice", "removed": True}
     assert "alice" in one_line_error(client.delete("/v1/identities/alice", headers=WRITE), 404)
-    assert [row["identity"] for row in client.get("/v1/identities").json()["identities"]] == ["bob"]
-    assert client.post("/v1/identify", files={"image": image_file(20)}).json()["candidates"][0]["identity"] == "bob"
+    assert [row["identity"] for row in client.get("/v1/identities").json()["identities"]] == ["bob", "dave"]
+    assert client.post("/v1/identify", files={"image": image_file(20)}).json()["candidates"][0]["identity"] == "dave"
 
 
 def test_enrolment_input_is_checked_and_the_first_thumbnail_is_kept(gallery_client: TestClient) -> None:

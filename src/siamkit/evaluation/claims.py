@@ -19,7 +19,7 @@ import torch
 
 from siamkit.errors import ConfigError, DataError
 from siamkit.evaluation.calibration import calibrate_threshold
-from siamkit.evaluation.signature_protocol import is_genuine_signature
+from siamkit.evaluation.signature_protocol import genuine_mask
 from siamkit.evaluation.verification import verification_metrics
 from siamkit.gallery.claims import CLAIM_SCORINGS, claim_scores
 from siamkit.model import SiameseModel
@@ -52,10 +52,7 @@ def claim_trials(
     if reference_count < 1 or draws < 1:
         raise DataError(f"claims need at least 1 reference and 1 draw, got {reference_count} and {draws}")
     labels = np.asarray(labels)
-    if protocol == "signatures":
-        genuine = np.array([is_genuine_signature(str(path)) for path in paths], dtype=bool)
-    else:
-        genuine = np.ones(len(labels), dtype=bool)
+    genuine = genuine_mask(paths, protocol)
     vectors = embeddings.float().numpy()
     generator = np.random.default_rng(seed)
     scores: list[np.ndarray] = []

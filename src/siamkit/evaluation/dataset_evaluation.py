@@ -20,11 +20,19 @@ from siamkit.evaluation.calibration import calibrate_threshold, fit_score_calibr
 from siamkit.evaluation.claims import evaluate_claims
 from siamkit.evaluation.embedding_evaluation import pair_similarities
 from siamkit.evaluation.episodes import EpisodeConfig, evaluate_episodes
+from siamkit.evaluation.identification import IdentificationTrials, evaluate_identification, identification_trials
 from siamkit.evaluation.pairs import all_same_pairs_and_sampled_different, save_pair_list
 from siamkit.evaluation.per_class import per_class_breakdown
-from siamkit.evaluation.plots import plot_det, plot_roc, plot_score_histograms
+from siamkit.evaluation.plots import (
+    plot_cmc,
+    plot_det,
+    plot_identification_errors,
+    plot_roc,
+    plot_score_histograms,
+)
 from siamkit.evaluation.report import write_html_report
-from siamkit.evaluation.signature_protocol import signature_pairs
+from siamkit.evaluation.retrieval import retrieval_metrics
+from siamkit.evaluation.signature_protocol import genuine_mask, signature_pairs
 from siamkit.evaluation.verification import verification_metrics
 from siamkit.model import SiameseModel, embed_prepared
 
@@ -73,15 +81,20 @@ def evaluate_folder(
     episodes: int = 1000,
     seed: int = 0,
     claim_references: Sequence[int] = (),
+    identification_references: int | None = None,
+    stranger_share: float = 0.5,
 ) -> dict[str, Any]:
     """Verification metrics at the model's threshold, one-shot accuracy, and optionally pairs, plots, an
-    HTML report and claims against K enrolled references (`claim_references`, see `evaluation.claims`).
+    HTML report, claims against K enrolled references (`claim_references`, see `evaluation.claims`) and
+    identification against a simulated gallery of `identification_references` references per identity with
+    `stranger_share` of the identities never enrolled (see `evaluation.identification`).
 
     Returns:
         A JSON-friendly dict: `auc`, `eer`, `threshold` (in score units), `far`, `frr`, `accuracy`,
         `tar_at_far`, `n_same`, `n_different`, `one_shot`, `per_class` (each class's FAR, FRR and EER at
         the same threshold, worst first; see `per_class_breakdown`), `claims` (one row per reference count
-        and claim scoring; empty unless asked for) and the paths written.
+        and claim scoring; empty unless asked for), `identification` (None unless asked for: ranks, open-set
+        errors and leave-one-out retrieval metrics) and the paths written.
     """
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol must be one of {PROTOCOLS}, got {protocol!r}")
@@ -111,6 +124,18 @@ def evaluate_folder(
     report["claims"] = evaluate_claims(
         model, embeddings, class_labels, dataset.paths, protocol, claim_references, seed=seed
     )
+    report["identification"] = None
+    trials = None
+    if identification_references is not None:
+        trials = identification_trials(
+            model, embeddings, class_labels, dataset.paths, protocol, identification_references, stranger_share,
+            seed=seed,
+        )  # fmt: skip
+        report["identification"] = evaluate_identification(model, trials)
+        genuine = np.flatnonzero(genuine_mask(dataset.paths, protocol))
+        report["identification"]["retrieval"] = retrieval_metrics(
+            model, embeddings[torch.as_tensor(genuine)], class_labels[genuine]
+        )
     first_paths = [dataset.paths[index] for index in first]
     second_paths = [dataset.paths[index] for index in second]
     if pairs_out is not None:
@@ -124,14 +149,30 @@ def evaluate_folder(
                 plot_score_histograms(similarities, pair_labels, plots_dir / "scores.png", threshold=metrics.threshold)
             ),
         ]
+        if trials is not None:
+            report["plots"] += identification_plots(trials, report["identification"], plots_dir)
     if report_dir is not None:
+        shown: list[str] = []
+        if trials is not None:
+            report_dir.mkdir(parents=True, exist_ok=True)
+            shown = [Path(path).name for path in identification_plots(trials, report["identification"], report_dir)]
         page = write_html_report(
             report_dir, similarities, pair_labels, first_paths, second_paths, thumbnail_loader(dataset),
             threshold_similarity=metrics.threshold, title=f"{Path(str(data)).name}: {protocol} protocol", seed=seed,
-            per_class=breakdown, claims=report["claims"],
+            per_class=breakdown, claims=report["claims"], identification=report["identification"],
+            identification_plots=shown,
         )  # fmt: skip
         report["report"] = str(page)
     return report
+
+
+def identification_plots(trials: IdentificationTrials, result: dict[str, Any], folder: Path) -> list[str]:
+    """Writes the CMC curve and the open-set error curve (when there are non-mated probes) into `folder`."""
+    written = [str(plot_cmc(result["cmc"], folder / "cmc.png", trials.references))]
+    if trials.non_mated_scores.size:
+        fpir, fnir = trials.error_curve()
+        written.append(str(plot_identification_errors(fpir, fnir, folder / "identification_errors.png")))
+    return written
 
 
 def image_fingerprints(dataset: ImageDataset) -> list[str]:

@@ -38,6 +38,16 @@ def evaluate_command(
             "scoring (mean, best, centroid); repeat for several counts."
         ),
     ] = None,
+    identification: Annotated[
+        int | None,
+        typer.Option(
+            help="Also score identification against a simulated gallery with this many references per enrolled "
+            "identity: ranks (CMC), open-set errors (FNIR at FPIR) and leave-one-out retrieval (MAP@R)."
+        ),
+    ] = None,
+    strangers: Annotated[
+        float, typer.Option(help="With --identification: share of the identities never enrolled (non-mated).")
+    ] = 0.5,
 ) -> None:
     """Verification metrics (AUC, EER, FAR/FRR, TAR at FAR) and one-shot accuracy on held-out classes."""
     import siamkit
@@ -46,6 +56,7 @@ def evaluate_command(
     results = evaluate_folder(
         siamkit.load(model), data, protocol=protocol, pairs_out=pairs_out, plots_dir=plots, report_dir=report,
         ways=ways, shots=shots, episodes=episodes, seed=seed, claim_references=claims or (),
+        identification_references=identification, stranger_share=strangers,
     )  # fmt: skip
     if as_json:
         typer.echo(json.dumps(results, indent=2, default=float))
@@ -60,6 +71,8 @@ def evaluate_command(
         )
     if results.get("claims"):
         console.print(_claims_table(results["claims"]))
+    if results.get("identification"):
+        console.print(_identification_table(results["identification"]))
     if results.get("report"):
         console.print(f"report: {results['report']}")
 
@@ -88,6 +101,25 @@ def _claims_table(rows: list[dict[str, Any]]) -> Table:
             str(row["references"]), row["scoring"], f"{row['eer']:.4f}", f"{row['eer_threshold']:.6g}",
             _rate(row["far"], 4), _rate(row["frr"], 4), f"{row['n_genuine']} / {row['n_impostor']}",
         )  # fmt: skip
+    return table
+
+
+def _identification_table(result: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"identification: {result['enrolled']} identities x {result['references']} references, "
+        f"{result['strangers']} strangers ({result['n_mated']} mated / {result['n_non_mated']} non-mated probes)"
+    )
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for rank, rate in result["rank_accuracy"].items():
+        table.add_row(f"rank-{rank} identification rate", f"{rate:.4f}")
+    table.add_row("FPIR / FNIR at the bundle's threshold", f"{_rate(result['fpir'], 4)} / {_rate(result['fnir'], 4)}")
+    for row in result["fnir_at_fpir"]:
+        table.add_row(f"FNIR at FPIR {row['target_fpir']:g}", _rate(row["fnir"], 4))
+    retrieval = result["retrieval"]
+    table.add_row("precision at 1 / R-precision / MAP@R (leave one out)", " / ".join(
+        f"{retrieval[key]:.4f}" for key in ("precision_at_1", "r_precision", "map_at_r")
+    ))  # fmt: skip
     return table
 
 

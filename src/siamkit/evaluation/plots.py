@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from scipy.stats import norm
 
 from siamkit.atomic import write_bytes_atomic
@@ -45,6 +46,21 @@ def _save(figure: Figure, path: str | Path) -> Path:
     write_bytes_atomic(path, buffer.getvalue())
     logger.debug("wrote plot %s", path)
     return Path(path)
+
+
+def _normal_deviate_axes(axes: Axes, x_label: str, y_label: str, title: str) -> None:
+    """Error-rate axes on the probit scale, ticked in percent, over the DET range."""
+    low, high = norm.ppf(_DET_LIMITS)
+    ticks = norm.ppf(_DET_TICKS)
+    labels = [f"{100 * value:g}" for value in _DET_TICKS]
+    axes.set_xticks(ticks, labels)
+    axes.set_yticks(ticks, labels)
+    axes.set_xlim(low, high)
+    axes.set_ylim(low, high)
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(y_label)
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
 
 
 def plot_roc(metrics: VerificationMetrics, path: str | Path) -> Path:
@@ -86,17 +102,54 @@ def plot_det(metrics: VerificationMetrics, path: str | Path) -> Path:
     eer = float(np.clip(metrics.eer, low, high))
     axes.plot([norm.ppf(eer)], [norm.ppf(eer)], "o", color="tab:red", label=f"EER = {metrics.eer:.4f}")
     axes.plot(norm.ppf(_DET_LIMITS), norm.ppf(_DET_LIMITS), color="grey", linestyle=":", linewidth=1)
-    ticks = norm.ppf(_DET_TICKS)
-    labels = [f"{100 * value:g}" for value in _DET_TICKS]
-    axes.set_xticks(ticks, labels)
-    axes.set_yticks(ticks, labels)
-    axes.set_xlim(norm.ppf(low), norm.ppf(high))
-    axes.set_ylim(norm.ppf(low), norm.ppf(high))
-    axes.set_xlabel("False accept rate (%)")
-    axes.set_ylabel("False reject rate (%)")
-    axes.set_title("DET curve (normal-deviate scale)")
-    axes.grid(alpha=0.3)
+    _normal_deviate_axes(axes, "False accept rate (%)", "False reject rate (%)", "DET curve (normal-deviate scale)")
     axes.legend(loc="upper right")
+    return _save(figure, path)
+
+
+def plot_cmc(cmc: Sequence[float], path: str | Path, references: int) -> Path:
+    """Draws the CMC curve: the share of mated probes whose identity is among the first r ranked.
+
+    Returns:
+        The PNG path written.
+    """
+    if len(cmc) == 0:
+        raise DataError("a CMC curve needs at least one rank")
+    ranks = np.arange(1, len(cmc) + 1)
+    figure = _new_figure()
+    axes = figure.add_subplot()
+    axes.step(ranks, cmc, where="post", color="tab:blue", linewidth=2)
+    axes.plot([1], [cmc[0]], "o", color="tab:red", label=f"rank 1 = {cmc[0]:.4f}")
+    if len(cmc) > 20:
+        axes.set_xscale("log")
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_ylim(min(cmc[0], 0.9) - 0.05, 1.005)
+    axes.set_xlabel("Rank")
+    axes.set_ylabel("Identification rate")
+    plural = "" if references == 1 else "s"
+    axes.set_title(f"CMC curve ({len(cmc)} enrolled identities, {references} reference{plural} each)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    return _save(figure, path)
+
+
+def plot_identification_errors(fpir: np.ndarray, fnir: np.ndarray, path: str | Path) -> Path:
+    """Draws open-set identification errors, FNIR against FPIR as the threshold moves, on DET axes.
+
+    Returns:
+        The PNG path written.
+    """
+    low, high = _DET_LIMITS
+    figure = _new_figure()
+    axes = figure.add_subplot()
+    axes.plot(norm.ppf(np.clip(fpir, low, high)), norm.ppf(np.clip(fnir, low, high)), color="tab:blue", linewidth=2)
+    _normal_deviate_axes(
+        axes,
+        "Strangers named as someone: FPIR (%)",
+        "Enrolled people not named as themselves: FNIR (%)",
+        "Open-set identification errors (normal-deviate scale)",
+    )
     return _save(figure, path)
 
 

@@ -24,6 +24,7 @@ from siamkit.atomic import write_text_atomic
 from siamkit.errors import ConfigError, DataError, SiamkitError
 from siamkit.evaluation.per_class import ClassBreakdown
 from siamkit.evaluation.plots import plot_det, plot_roc, plot_score_histograms
+from siamkit.evaluation.report_sections import claims_html, format_number, identification_html, per_class_html
 from siamkit.evaluation.verification import VerificationMetrics, check_scores_and_labels, verification_metrics
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,6 @@ logger = logging.getLogger(__name__)
 OPERATING_POINT_TARGETS: tuple[float, ...] = (1e-1, 1e-2, 1e-3)
 CONFIDENCE = 0.95
 HARDEST_PAIRS_SHOWN = 8
-PER_CLASS_ROWS_SHOWN = 20
 THUMBNAIL_SIZE = (160, 120)
 # Resampled pairs per chunk of the vectorised bootstrap: bounds memory (~ 8 bytes x 6 arrays x this).
 _BOOTSTRAP_CHUNK_ELEMENTS = 4_000_000
@@ -213,14 +213,6 @@ def _thumbnail_uri(load_thumbnail: Callable[[str], Image.Image], path: str, cach
     return uri
 
 
-def _format_number(value: float | None, digits: int = 4) -> str:
-    if value is None:
-        return "n/a"
-    if np.isinf(value):
-        return "+inf" if value > 0 else "-inf"
-    return f"{value:.{digits}f}"
-
-
 def _interval_cell(estimate: float, interval: dict[str, Any] | None) -> str:
     if interval is None:
         return f"{estimate:.4f}"
@@ -234,11 +226,11 @@ def _summary_html(
         ("Pairs", f"{metrics.n_same} same / {metrics.n_different} different"),
         ("AUC [95% CI]", _interval_cell(metrics.auc, intervals["auc"] if intervals else None)),
         ("EER [95% CI]", _interval_cell(metrics.eer, intervals["eer"] if intervals else None)),
-        ("EER threshold (similarity)", _format_number(metrics.eer_threshold)),
-        (f"Threshold ({html.escape(threshold_source)})", _format_number(metrics.threshold)),
-        ("FAR at threshold", _format_number(metrics.far)),
-        ("FRR at threshold", _format_number(metrics.frr)),
-        ("Accuracy at threshold", _format_number(metrics.accuracy)),
+        ("EER threshold (similarity)", format_number(metrics.eer_threshold)),
+        (f"Threshold ({html.escape(threshold_source)})", format_number(metrics.threshold)),
+        ("FAR at threshold", format_number(metrics.far)),
+        ("FRR at threshold", format_number(metrics.frr)),
+        ("Accuracy at threshold", format_number(metrics.accuracy)),
     ]
     body = "\n".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in rows)
     return f"<h2>Summary</h2>\n<table class=summary>\n{body}\n</table>\n<p class=note>{html.escape(bootstrap_note)}</p>"
@@ -249,8 +241,8 @@ def _operating_points_html(points: list[dict[str, float | None]]) -> str:
     for point in points:
         target = point["target_far"]
         rows.append(
-            f"<tr><td>{target:g}</td><td>{_format_number(point['far'], 5)}</td>"
-            f"<td>{_format_number(point['frr'], 5)}</td><td>{_format_number(point['threshold'])}</td></tr>"
+            f"<tr><td>{target:g}</td><td>{format_number(point['far'], 5)}</td>"
+            f"<td>{format_number(point['frr'], 5)}</td><td>{format_number(point['threshold'])}</td></tr>"
         )
     return (
         "<h2>Operating points</h2>\n<table class=operating-points>\n"
@@ -258,57 +250,6 @@ def _operating_points_html(points: list[dict[str, float | None]]) -> str:
         + "\n".join(rows)
         + "\n</table>\n<p class=note>At each target, the lowest threshold whose FAR does not exceed it; n/a where "
         "there are too few different pairs to resolve the target.</p>"
-    )
-
-
-def _per_class_html(breakdown: Sequence[ClassBreakdown]) -> str:
-    if not breakdown:
-        return ""
-    shown = breakdown[:PER_CLASS_ROWS_SHOWN]
-    rows = [
-        f"<tr><td>{html.escape(entry.name)}</td><td>{entry.n_same}</td><td>{entry.n_different}</td>"
-        f"<td>{_format_number(entry.frr)}</td><td>{_format_number(entry.far)}</td>"
-        f"<td>{_format_number(entry.eer)}</td></tr>"
-        for entry in shown
-    ]
-    more = len(breakdown) - len(shown)
-    note = (
-        "Rates at the threshold of the summary, over the pairs that involve each class (a different pair counts "
-        "for both its classes); the class EER is what a threshold fitted to that class alone would reach. "
-        "Worst classes first (mean of FAR and FRR)."
-    )
-    if more:
-        note += f" {more} more classes are in the JSON output (per_class)."
-    return (
-        "<h2>Per class</h2>\n<table class=per-class>\n"
-        "<tr><th>Class</th><th>Same pairs</th><th>Different pairs</th><th>FRR</th><th>FAR</th><th>Class EER</th></tr>\n"
-        + "\n".join(rows)
-        + f"\n</table>\n<p class=note>{html.escape(note)}</p>"
-    )
-
-
-def _claims_html(rows: Sequence[dict[str, Any]]) -> str:
-    if not rows:
-        return ""
-    cells = [
-        f"<tr><td>{row['references']}</td><td>{html.escape(str(row['scoring']))}</td>"
-        f"<td>{_format_number(row['eer'])}</td><td>{_format_number(row['eer_threshold'], 6)}</td>"
-        f"<td>{_format_number(row['far'])}</td><td>{_format_number(row['frr'])}</td>"
-        f"<td>{row['n_genuine']} / {row['n_impostor']}</td></tr>"
-        for row in rows
-    ]
-    note = (
-        "Simulated gallery claims: each identity enrolled with K random references (10 draws), its other images "
-        "claiming it and the impostors (the writer's forgeries, or the other classes) claiming it falsely. FAR "
-        "and FRR are at the model's threshold; the EER threshold is the one `siamkit gallery calibrate-claims "
-        "--eer` would store for that scoring."
-    )
-    return (
-        "<h2>Claims against enrolled references</h2>\n<table class=per-class>\n<tr><th>References</th>"
-        "<th>Scoring</th><th>EER</th><th>EER threshold (score)</th><th>FAR</th><th>FRR</th>"
-        "<th>Genuine / impostor claims</th></tr>\n"
-        + "\n".join(cells)
-        + f"\n</table>\n<p class=note>{html.escape(note)}</p>"
     )
 
 
@@ -372,6 +313,8 @@ def write_html_report(
     seed: int = 0,
     per_class: Sequence[ClassBreakdown] = (),
     claims: Sequence[dict[str, Any]] = (),
+    identification: dict[str, Any] | None = None,
+    identification_plots: Sequence[str] = (),
 ) -> Path:
     """Writes `output_dir/report.html` with `roc.png`, `det.png` and `scores.png` beside it.
 
@@ -398,6 +341,9 @@ def write_html_report(
         seed: Seed of the bootstrap.
         per_class: A breakdown from `per_class_breakdown`, worst first; empty leaves the section out.
         claims: Rows of `siamkit.evaluation.claims.evaluate_claims`; empty leaves the section out.
+        identification: The dict of `siamkit.evaluation.identification.evaluate_identification`; None leaves
+            the section out.
+        identification_plots: File names, in `output_dir`, of plots to show in the identification section.
 
     Returns:
         The path of `report.html`.
@@ -475,8 +421,9 @@ def write_html_report(
 "same" when its similarity is at least the threshold.</p>
 {_summary_html(metrics, intervals, threshold_source, bootstrap_note)}
 {_operating_points_html(operating_points(metrics))}
-{_per_class_html(per_class)}
-{_claims_html(claims)}
+{per_class_html(per_class)}
+{claims_html(claims)}
+{identification_html(identification, identification_plots)}
 <h2>Curves</h2>
 <div class=plots><img src="roc.png" alt="ROC curve"><img src="det.png" alt="DET curve"><img src="scores.png"
 alt="Score histograms"></div>

@@ -42,6 +42,14 @@ def is_genuine_signature(path: str) -> bool:
     )
 
 
+def genuine_mask(paths: Sequence[str], protocol: str) -> np.ndarray:
+    """Which images are their class's own: every one under `classes`, the genuine signatures under
+    `signatures` (a forgery sits in its writer's folder but is not the writer's)."""
+    if protocol == "signatures":
+        return np.array([is_genuine_signature(str(path)) for path in paths], dtype=bool)
+    return np.ones(len(paths), dtype=bool)
+
+
 def signature_pairs(
     paths: Sequence[str], labels: Sequence[int] | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

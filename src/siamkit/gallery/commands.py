@@ -102,6 +102,8 @@ def identify(
         result = opened.identify(image, top_k=top_k, threshold=threshold)
     lines = [f"{result.identity if result.known else 'UNKNOWN'} (threshold {result.threshold:.6g})"]
     lines += [f"  {name}\t{score:.6g}" for name, score in result.candidates]
+    if result.warning:
+        typer.echo(f"warning: {result.warning}", err=True)
     _echo(result.to_dict(), as_json, "\n".join(lines))
 
 

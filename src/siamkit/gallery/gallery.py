@@ -45,12 +45,15 @@ class IdentificationResult:
         threshold: The threshold applied.
         candidates: Up to `top_k` `(identity, score)` pairs, best first; an identity's score is the best over
             its references.
+        warning: Set when the gallery's own threshold was fitted on a much smaller gallery (see
+            `IdentificationPolicy.growth_warning`).
     """
 
     identity: str | None
     score: float | None
     threshold: float
     candidates: list[tuple[str, float]] = field(default_factory=list)
+    warning: str | None = None
 
     @property
     def known(self) -> bool:
@@ -63,6 +66,7 @@ class IdentificationResult:
             "score": self.score,
             "threshold": self.threshold,
             "candidates": [{"identity": name, "score": score} for name, score in self.candidates],
+            "warning": self.warning,
         }
 
 
@@ -330,16 +334,19 @@ class Gallery:
         if top_k < 1:
             raise ConfigError(f"top_k must be at least 1, got {top_k}")
         self._refresh_if_changed_elsewhere()
-        limit = self._threshold(threshold if threshold is not None else self.settings.identification.threshold)
+        policy = self.settings.identification
+        limit = self._threshold(threshold if threshold is not None else policy.threshold)
+        warning = policy.growth_warning(len(self.index)) if threshold is None else None
         vector = self._single_query(query, embedding)
         candidates = self._best_identities(vector, top_k)
         if not candidates:
-            return IdentificationResult(identity=None, score=None, threshold=limit, candidates=[])
+            return IdentificationResult(identity=None, score=None, threshold=limit, candidates=[], warning=warning)
         best_identity, best_score = candidates[0]
         accepted = self._passes(best_score, limit)
         return IdentificationResult(
-            identity=best_identity if accepted else None, score=best_score, threshold=limit, candidates=candidates
-        )
+            identity=best_identity if accepted else None, score=best_score, threshold=limit, candidates=candidates,
+            warning=warning,
+        )  # fmt: skip
 
     def verify_claim(
         self,
@@ -420,7 +427,9 @@ class Gallery:
         similarities = self.model.similarity_from_score(best)
         limit = fpir_threshold(similarities, target_fpir)
         references = self.storage.reference_count()
-        policy = IdentificationPolicy(float(self.model.similarity_from_score(np.array([limit]))[0]), references)
+        policy = IdentificationPolicy(
+            float(self.model.similarity_from_score(np.array([limit]))[0]), references, target_fpir
+        )
         self.storage.write_policy(policy)
         self.settings = replace(self.settings, identification=policy)
         achieved = float((similarities >= limit).mean())

@@ -19,6 +19,9 @@ import numpy as np
 
 from siamkit.errors import ConfigError, DataError
 
+# A gallery may grow this much past the size its threshold was fitted at before identify warns.
+GROWTH_TOLERANCE = 1.2
+
 
 @dataclass(frozen=True)
 class IdentificationPolicy:
@@ -28,25 +31,58 @@ class IdentificationPolicy:
         threshold: Score threshold for naming an identity; None uses the bundle's pair threshold.
         references: How many references the gallery held when the threshold was fitted (more references
             make false positives likelier, so a gallery that has grown should be calibrated again).
+        target_fpir: The FPIR the threshold was fitted for (None in galleries calibrated before it was kept).
     """
 
     threshold: float | None = None
     references: int = 0
+    target_fpir: float | None = None
 
     def __post_init__(self) -> None:
         if self.threshold is not None and not math.isfinite(self.threshold):
             raise ConfigError(f"identification threshold must be a finite number, got {self.threshold!r}")
+        if self.target_fpir is not None and not 0.0 <= self.target_fpir < 1.0:
+            raise ConfigError(f"identification target FPIR must be at least 0 and below 1, got {self.target_fpir}")
 
     def to_settings(self) -> dict[str, str]:
         """The gallery-file settings rows (key, value) that store this policy."""
         threshold = "" if self.threshold is None else repr(self.threshold)
-        return {"identification_threshold": threshold, "identification_references": str(self.references)}
+        target = "" if self.target_fpir is None else repr(self.target_fpir)
+        return {
+            "identification_threshold": threshold,
+            "identification_references": str(self.references),
+            "identification_target_fpir": target,
+        }
 
     @classmethod
     def from_settings(cls, rows: dict[str, str]) -> IdentificationPolicy:
         """Reads the rows written by `to_settings`; older galleries get no threshold of their own."""
         threshold = rows.get("identification_threshold", "")
-        return cls(float(threshold) if threshold else None, int(rows.get("identification_references", "0")))
+        target = rows.get("identification_target_fpir", "")
+        return cls(
+            float(threshold) if threshold else None,
+            int(rows.get("identification_references", "0")),
+            float(target) if target else None,
+        )
+
+    def growth_warning(self, references: int) -> str | None:
+        """A warning when the gallery holds clearly more references than the threshold was fitted on, else None.
+
+        Every reference is one more chance for a stranger to come close, so the false positive rate the
+        threshold was fitted for no longer holds. The estimate treats references as independent chances,
+        FPIR_now = 1 - (1 - FPIR_fitted) ** (now / then): rough, but it says which way and how far.
+        """
+        if self.threshold is None or self.references <= 0 or references <= self.references * GROWTH_TOLERANCE:
+            return None
+        estimate = ""
+        if self.target_fpir is not None:
+            grown = 1.0 - (1.0 - self.target_fpir) ** (references / self.references)
+            estimate = f" (fitted for FPIR {self.target_fpir:.2%}; expect about {grown:.2%} now)"
+        return (
+            f"the identification threshold was fitted on {self.references} references and the gallery now holds "
+            f"{references}, so more strangers will be named{estimate}; run `siamkit gallery "
+            "calibrate-identification` again"
+        )
 
 
 def fpir_threshold(best_similarities: np.ndarray, target_fpir: float) -> float:

@@ -141,6 +141,7 @@ class ServiceEngine:
                 "known": result.known,
                 "threshold": result.threshold,
                 "candidates": candidates,
+                "warning": result.warning,
             }
 
         return await worker.run(search)

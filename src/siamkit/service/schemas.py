@@ -40,6 +40,11 @@ class IdentifyResponse(BaseModel):
     known: bool = Field(description="Whether `identity` is set (open-set decision).")
     threshold: float
     candidates: list[Candidate] = Field(description="Up to `top_k` identities, best first.")
+    warning: str | None = Field(
+        default=None,
+        description="Set when the gallery's identification threshold was fitted on a much smaller gallery: more "
+        "strangers than it was fitted for will be named until it is calibrated again.",
+    )
 
 
 # `siamkit.gallery.claims.CLAIM_SCORINGS`, spelt out so that the API schema lists the choices.

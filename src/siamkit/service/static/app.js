@@ -236,6 +236,8 @@ async function identify() {
   decision.dataset.known = String(answer.known);
   decision.className = answer.known ? "accepted" : "rejected";
   showNumber($("identify-threshold"), answer.threshold);
+  $("identify-warning").textContent = answer.warning || "";
+  $("identify-warning").hidden = !answer.warning;
   const rows = answer.candidates
     .slice(0, TOP_K)
     .map((candidate, index) => candidateRow(candidate, index + 1, answer.known && index === 0));
