@@ -44,7 +44,7 @@ def main() -> None:
     arguments = parser.parse_args()
     similarities, labels = pooled_scores(arguments.scores)
     decision = pooled_decision(similarities, labels)
-    threshold = store_decision(arguments.model, decision)
+    threshold = store_decision(arguments.model, decision, [str(path) for path in arguments.scores])
     print(json.dumps({"model": str(arguments.model), "threshold": threshold, **decision}, indent=2))
 
 

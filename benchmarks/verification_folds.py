@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from siamkit.atomic import write_bytes_atomic, write_text_atomic
-from siamkit.bundle import update_bundle_decision
+from siamkit.bundle import threshold_provenance, update_bundle_decision
 from siamkit.evaluation.calibration import calibrate_threshold, fit_score_calibration
 from siamkit.evaluation.dataset_evaluation import embed_folder, evaluate_folder, protocol_pairs
 from siamkit.evaluation.embedding_evaluation import pair_similarities
@@ -189,12 +189,17 @@ def load_scores(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise SystemExit(f"{path}: not a held-out scores file (.npz with similarities and labels): {error}") from None
 
 
-def store_decision(bundle: Path, decision: dict[str, Any]) -> float:
-    """Writes a pooled held-out decision into a bundle (as `siamkit calibrate` does); returns the threshold in
-    the model's score units."""
+def store_decision(bundle: Path, decision: dict[str, Any], sources: list[str]) -> float:
+    """Writes a pooled held-out decision into a bundle (as `siamkit calibrate` does), with a record of the
+    held-out score files it was fitted on; returns the threshold in the model's score units."""
     model = SiameseModel.load(bundle)
     threshold = float(model.similarity_from_score(np.array([decision["threshold_similarity"]]))[0])
-    update_bundle_decision(bundle, threshold, decision["calibration"])
+    provenance = threshold_provenance(
+        "benchmarks/store_decision.py, from held-out pairs pooled over split models of the recipe",
+        method="eer", far=decision["far"], frr=decision["frr"], data=sources, n_same=decision["n_same"],
+        n_different=decision["n_different"], probability_map="platt",
+    )  # fmt: skip
+    update_bundle_decision(bundle, threshold, decision["calibration"], provenance)
     return threshold
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import siamkit
-from siamkit.bundle import CONFIG_FILE, WEIGHTS_FILE, update_bundle_decision
+from siamkit.bundle import CONFIG_FILE, WEIGHTS_FILE, threshold_provenance, update_bundle_decision
 from siamkit.comparisons import ComparisonConfig
 from siamkit.data.preprocessing import PreprocessingConfig
 from siamkit.encoders import EncoderConfig
@@ -113,6 +113,32 @@ def test_updating_the_decision_keeps_the_fingerprint(tmp_path: Path) -> None:
     loaded = siamkit.load(tmp_path / "bundle")
     assert loaded.threshold == 0.25
     assert loaded.fingerprint == model.fingerprint
+
+
+def test_the_threshold_s_provenance_travels_with_it_and_is_replaced_with_it(tmp_path: Path) -> None:
+    model = make_model()
+    model.save(tmp_path / "plain")
+    # A bundle saved without a record keeps the old layout: no provenance key at all.
+    assert "provenance" not in json.loads((tmp_path / "plain" / CONFIG_FILE).read_text())["decision"]
+    assert siamkit.load(tmp_path / "plain").threshold_provenance is None
+    record = threshold_provenance("a test", method="target_far", target_far=0.1, far=0.09, n_same=3)
+    assert record["source"] == "a test" and record["target_far"] == 0.1
+    assert record["created"].endswith("Z") and record["siamkit_version"] == siamkit.__version__
+    model.threshold_provenance = record
+    model.save(tmp_path / "bundle")
+    loaded = siamkit.load(tmp_path / "bundle")
+    assert loaded.threshold_provenance == record
+    loaded.save(tmp_path / "copy")  # saving a loaded model keeps it
+    assert siamkit.load(tmp_path / "copy").threshold_provenance == record
+    # A new decision replaces the record too: an old record never describes a new threshold.
+    update_bundle_decision(tmp_path / "bundle", 0.3, None)
+    assert siamkit.load(tmp_path / "bundle").threshold_provenance is None
+    update_bundle_decision(tmp_path / "bundle", 0.3, None, threshold_provenance("again", method="eer"))
+    assert siamkit.load(tmp_path / "bundle").threshold_provenance["source"] == "again"
+    # No threshold, nothing to account for.
+    model.threshold = None
+    model.save(tmp_path / "uncalibrated")
+    assert "provenance" not in json.loads((tmp_path / "uncalibrated" / CONFIG_FILE).read_text())["decision"]
 
 
 def test_networks_from_custom_modules_cannot_be_saved(tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def trained_bundle(image_folder: Path, tmp_path_factory: pytest.TempPathFactory)
     return output / "model"
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "calibrate", "verify", "embed", "demo", "landmarks"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "calibrate", "verify", "embed", "demo", "landmarks", "info"])
 def test_every_command_has_help_with_an_example(command: str) -> None:
     result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
@@ -122,13 +122,31 @@ def test_evaluate_and_calibrate(trained_bundle: Path, image_folder: Path, tmp_pa
         assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
         assert refused.stderr.startswith(message), refused.stderr
 
+    # Training chose the threshold at its validation classes' EER, and says so.
+    trained = json.loads(run_siamkit("info", "--model", str(trained_bundle), "--json").stdout)["decision"]
+    assert trained["provenance"]["method"] == "eer" and "validation" in trained["provenance"]["source"]
+    assert trained["provenance"]["n_same"] > 0 and 0 <= trained["provenance"]["eer"] <= 1
+
     calibrated = run_siamkit(
         "calibrate", "--model", str(trained_bundle), "--data", str(image_folder), "--target-far", "0.1",
         "--evaluation-data", str(image_folder), "--json",
     )  # fmt: skip
     assert calibrated.returncode == 0, calibrated.stderr
-    assert json.loads(calibrated.stdout)["achieved_far"] <= 0.1
+    calibration = json.loads(calibrated.stdout)
+    assert calibration["achieved_far"] <= 0.1
     assert "appear in both" in calibrated.stderr
+    card = json.loads(run_siamkit("info", "--model", str(trained_bundle), "--json").stdout)
+    provenance = card["decision"]["provenance"]
+    assert card["decision"]["threshold"] == calibration["threshold"] and card["decision"]["probability_map"] == "platt"
+    assert (provenance["source"], provenance["method"], provenance["target_far"]) == (
+        "siamkit calibrate",
+        "target_far",
+        0.1,
+    )
+    assert provenance["far"] == calibration["achieved_far"] and provenance["data"] == str(image_folder)
+    assert provenance["n_same"] == calibration["n_same"] and "appear in both" in provenance["warnings"][0]
+    text = run_siamkit("info", "--model", str(trained_bundle)).stdout
+    assert "chosen by siamkit calibrate, at a target FAR of 0.1, on" in text and "conv4" in text
     first, second = image_folder / "class1" / "0.png", image_folder / "class2" / "0.png"
     verdict = json.loads(
         run_siamkit("verify", str(first), str(second), "--model", str(trained_bundle), "--json").stdout
@@ -162,6 +180,7 @@ def test_embed_writes_npy(trained_bundle: Path, image_folder: Path, tmp_path: Pa
         (lambda bundle, bad: ["train", "--no-such-option", "1"], "No such option: --no-such-option"),
         (lambda bundle, bad: ["verify", "--model", str(bundle)], "Missing argument"),
         (lambda bundle, bad: ["no-such-command"], "No such command"),
+        (lambda bundle, bad: ["info", "--model", str(bad.parent / "absent")], "not a model bundle folder"),
     ],
 )
 def test_user_errors_are_one_line_with_exit_code_2(

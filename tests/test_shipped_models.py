@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 import siamkit
+from siamkit.model_card import describe_bundle
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 MODELS = REPOSITORY / "models"
@@ -27,6 +28,26 @@ def test_shipped_bundle_loads_is_small_and_calibrated(name: str) -> None:
     model = siamkit.load(bundle)
     assert model.threshold is not None
     assert model.calibration is not None and model.calibration["method"] == "platt"
+    # Every shipped threshold says how it was chosen: at an EER, on which data, with what error rates.
+    provenance = model.threshold_provenance
+    assert provenance is not None and provenance["method"] == "eer" and provenance["n_same"] > 0
+    assert 0 < provenance["far"] < 0.2 and 0 < provenance["frr"] < 0.2
+
+
+def test_the_model_card_unfolds_the_shipped_signature_model() -> None:
+    card = describe_bundle(MODELS / "signatures")
+    views = card["encoder"]
+    assert (views["name"], views["views"], views["inner"]["name"]) == ("test_time_views", 8, "ensemble")
+    members = views["inner"]["members"]
+    assert len(members) == 5 and all(member["options"]["stem_stride"] == 2 for member in members)
+    assert card["training"]["ensemble_members"] == 5 and card["training"]["test_time_views"] == 8
+    assert card["comparison"] == {
+        "name": "euclidean", "higher_is_more_similar": False, "normalize_embeddings": True, "shared_weights": True,
+    }  # fmt: skip
+    model = siamkit.load(MODELS / "signatures")
+    assert card["parameters"] == sum(parameter.numel() for parameter in model.network.parameters())
+    assert card["decision"]["threshold"] == model.threshold and card["fingerprint"] == model.fingerprint
+    assert "store_decision.py" in card["decision"]["provenance"]["source"]
 
 
 def test_verify_refuses_a_blank_page_with_the_signature_model(tmp_path: Path) -> None:

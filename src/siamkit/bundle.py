@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +59,12 @@ def save_bundle(
     calibration: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
     half_precision: bool = False,
+    provenance: dict[str, Any] | None = None,
 ) -> str:
     """Writes a bundle folder atomically and returns its fingerprint.
 
     Args:
+        provenance: Where the threshold came from (see `threshold_provenance`); stored beside it.
         half_precision: Store float32 tensors as float16, halving the file (for shipping large pretrained
             encoders under a size limit). The network's own weights are rounded to float16 values first, so
             the model in memory and the one loaded back embed identically.
@@ -89,7 +92,7 @@ def save_bundle(
         "format_version": BUNDLE_FORMAT_VERSION,
         "network": network.config.to_dict(),
         "preprocessing": preprocessing.to_dict(),
-        "decision": {"threshold": threshold, "calibration": calibration},
+        "decision": _decision(threshold, calibration, provenance),
         "metadata": metadata or {},
         "fingerprint": fingerprint,
     }
@@ -98,6 +101,29 @@ def save_bundle(
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     logger.info("saved bundle %s (fingerprint %s)", path, fingerprint[:12])
     return fingerprint
+
+
+def threshold_provenance(source: str, **details: Any) -> dict[str, Any]:
+    """A record of how a bundle's threshold was chosen, stored beside it so the decision can be defended later.
+
+    Args:
+        source: What chose it, in words (`siamkit calibrate`, the training run's validation, ...).
+        details: JSON-friendly facts about it: the method (`eer`, `target_far`, `fixed`), the target, the error
+            rates reached, the data and protocol, the pair counts.
+    """
+    from siamkit import __version__
+
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"source": source, **details, "created": created, "siamkit_version": __version__}
+
+
+def _decision(
+    threshold: float | None, calibration: dict[str, Any] | None, provenance: dict[str, Any] | None
+) -> dict[str, Any]:
+    decision: dict[str, Any] = {"threshold": threshold, "calibration": calibration}
+    if provenance is not None and threshold is not None:
+        decision["provenance"] = provenance
+    return decision
 
 
 def refuse_to_replace_a_non_bundle(path: Path) -> None:
@@ -183,12 +209,17 @@ def load_bundle(path: str | Path) -> tuple[SiameseNetwork, PreprocessingConfig, 
     return network, preprocessing, config
 
 
-def update_bundle_decision(path: str | Path, threshold: float, calibration: dict[str, Any] | None) -> None:
-    """Rewrites only the decision rule (threshold and score calibration) of a bundle, atomically.
+def update_bundle_decision(
+    path: str | Path,
+    threshold: float,
+    calibration: dict[str, Any] | None,
+    provenance: dict[str, Any] | None = None,
+) -> None:
+    """Rewrites only the decision rule (threshold, score calibration and where they came from), atomically.
 
     The weights and preprocessing, and so the fingerprint, stay as they are: galleries built with the
     model remain valid after a recalibration.
     """
     config = read_bundle_config(path)
-    config["decision"] = {"threshold": threshold, "calibration": calibration}
+    config["decision"] = _decision(threshold, calibration, provenance)
     write_text_atomic(Path(path) / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")

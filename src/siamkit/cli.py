@@ -337,7 +337,9 @@ def _register_applications() -> None:
     from siamkit.gallery.commands import gallery_app
 
     app.add_typer(gallery_app, name="gallery")
-    from siamkit.bundle_commands import ensemble_command, test_time_views_command
+    from siamkit.bundle_commands import ensemble_command, info_command, test_time_views_command
+
+    app.command("info", epilog="Example: siamkit info --model models/faces")(info_command)
 
     app.command(
         "ensemble",

@@ -104,6 +104,8 @@ class SiameseModel:
         threshold: Decision threshold on the score (None until calibrated or trained).
         calibration: Serialised score-to-probability map (see `siamkit.evaluation.calibration`).
         metadata: Free-form training metadata saved in the bundle.
+        threshold_provenance: How the threshold was chosen (`siamkit.bundle.threshold_provenance`), saved
+            beside it; None when unknown.
         device: Where to run the network.
     """
 
@@ -115,12 +117,14 @@ class SiameseModel:
         calibration: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         device: str | torch.device = "cpu",
+        threshold_provenance: dict[str, Any] | None = None,
     ) -> None:
         self.network = network.to(device).eval()
         self.preprocessing = preprocessing
         self.threshold = threshold
         self.calibration = calibration
         self.metadata = dict(metadata or {})
+        self.threshold_provenance = threshold_provenance
         self.device = torch.device(device)
 
     @classmethod
@@ -135,6 +139,7 @@ class SiameseModel:
             calibration=decision.get("calibration"),
             metadata=config.get("metadata"),
             device=device,
+            threshold_provenance=decision.get("provenance"),
         )
         model.path = Path(path)
         return model
@@ -148,8 +153,9 @@ class SiameseModel:
             half_precision: Store the weights as float16 (see `siamkit.bundle.save_bundle`).
         """
         fingerprint = save_bundle(
-            path, self.network, self.preprocessing, self.threshold, self.calibration, self.metadata, half_precision
-        )
+            path, self.network, self.preprocessing, self.threshold, self.calibration, self.metadata, half_precision,
+            self.threshold_provenance,
+        )  # fmt: skip
         self.path = Path(path)
         return fingerprint
 

@@ -54,6 +54,8 @@ def test_imported_model_verifies_people_it_never_saw(imported: Path, shared_data
     )
     model = siamkit.load(imported)
     assert model.threshold == DLIB_THRESHOLD
+    assert model.threshold_provenance is not None and model.threshold_provenance["method"] == "fixed"
+    assert "dlib's documented rule" in model.threshold_provenance["source"]
     same, different = model.verify(first, second), model.verify(first, other)
     assert same.same and not different.same
     assert same.score < 0.5 < 0.7 < different.score

@@ -35,6 +35,9 @@ def test_scores_of_two_models_are_pooled_into_the_bundle(tiny_characters: TinyCh
     # The bundle compares by distance: its threshold is the negated similarity threshold.
     assert stored["threshold"] == -printed["threshold_similarity"]
     assert stored["calibration"] == printed["calibration"]
+    provenance = stored["provenance"]
+    assert "store_decision.py" in provenance["source"] and provenance["data"] == [str(first), str(second)]
+    assert (provenance["method"], provenance["n_same"], provenance["far"]) == ("eer", 6, 0)
 
 
 def test_a_scores_file_that_is_not_one_stops_with_one_line_and_leaves_the_bundle(

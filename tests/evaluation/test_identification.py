@@ -10,6 +10,7 @@ from siamkit.comparisons import ComparisonConfig
 from siamkit.data.preprocessing import PreprocessingConfig
 from siamkit.encoders import EncoderConfig
 from siamkit.errors import ConfigError, DataError
+from siamkit.evaluation import identification
 from siamkit.evaluation.identification import IdentificationTrials, evaluate_identification, identification_trials
 from siamkit.model import SiameseModel
 from siamkit.network import SiameseConfig, SiameseNetwork
@@ -47,6 +48,19 @@ def test_ranks_and_open_set_errors_match_a_hand_count() -> None:
     assert at_ten_percent["threshold"] == pytest.approx(3.0)  # just under distance 3, in score units
     assert at_one_percent["fnir"] is None  # 10 non-mated probes cannot measure an FPIR of 1%
     assert trials.open_set_errors(-4.0) == (1.0, 0.5)
+
+
+def test_probes_scored_in_blocks_give_the_same_trials(monkeypatch: pytest.MonkeyPatch) -> None:
+    generator = np.random.default_rng(2)
+    labels = np.repeat(np.arange(6), 5)
+    points = torch.tensor(generator.normal(size=(30, 2)) + labels[:, None], dtype=torch.float32)
+    paths = [f"{index}.png" for index in range(30)]
+    whole = identification_trials(vector_model(), points, labels, paths, "classes", 2, draws=3)
+    monkeypatch.setattr(identification, "_PROBES_PER_BLOCK", 4)
+    blocked = identification_trials(vector_model(), points, labels, paths, "classes", 2, draws=3)
+    assert np.array_equal(whole.mated_ranks, blocked.mated_ranks)
+    assert np.allclose(whole.non_mated_scores, blocked.non_mated_scores)
+    assert (whole.enrolled, whole.strangers, whole.mated_ranks.size) == (3, 3, 3 * 3 * 3)
 
 
 def test_error_curve_is_fpir_and_fnir_at_every_threshold() -> None:

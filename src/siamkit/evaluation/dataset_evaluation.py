@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from siamkit.bundle import update_bundle_decision
+from siamkit.bundle import threshold_provenance, update_bundle_decision
 from siamkit.data.image_folder import ImageDataset, load_image_folder
 from siamkit.errors import ConfigError
 from siamkit.evaluation.calibration import calibrate_threshold, fit_score_calibration, overlapping_items
@@ -218,7 +218,12 @@ def calibrate_bundle(
                 f"({evaluation_data}); the evaluation will be optimistic"
             )
             logger.warning(warnings[-1])
-    update_bundle_decision(model_path, threshold, calibration.to_dict())
+    provenance = threshold_provenance(
+        "siamkit calibrate", method=result.method, target_far=target_far, far=result.achieved_far,
+        frr=result.achieved_frr, data=str(data), protocol=protocol, n_same=int((pair_labels == 1).sum()),
+        n_different=int((pair_labels == 0).sum()), probability_map=method, warnings=warnings,
+    )  # fmt: skip
+    update_bundle_decision(model_path, threshold, calibration.to_dict(), provenance)
     return {
         "threshold": threshold,
         "achieved_far": result.achieved_far,

@@ -32,6 +32,7 @@ from siamkit.model import SiameseModel
 
 RANKS = (1, 5, 10)
 TARGET_FPIRS = (0.1, 0.01)
+_PROBES_PER_BLOCK = 1024
 
 
 @dataclass(frozen=True)
@@ -157,10 +158,17 @@ def identification_trials(
 def _identity_similarities(
     model: SiameseModel, embeddings: torch.Tensor, probes: np.ndarray, references: np.ndarray, per_identity: int
 ) -> np.ndarray:
-    """`(probes, identities)` best-reference similarities; references come `per_identity` at a time."""
-    scores = model.pairwise_scores(embeddings[torch.as_tensor(probes)], embeddings[torch.as_tensor(references)])
-    similarities = model.similarity_from_score(scores)
-    return similarities.reshape(len(probes), -1, per_identity).max(axis=2)
+    """`(probes, identities)` best-reference similarities; references come `per_identity` at a time.
+
+    Probes are scored a block at a time, so a large folder never holds every probe-reference score at once.
+    """
+    gallery = embeddings[torch.as_tensor(references)]
+    blocks = []
+    for start in range(0, len(probes), _PROBES_PER_BLOCK):
+        rows = torch.as_tensor(probes[start : start + _PROBES_PER_BLOCK])
+        similarities = model.similarity_from_score(model.pairwise_scores(embeddings[rows], gallery))
+        blocks.append(similarities.reshape(len(rows), -1, per_identity).max(axis=2))
+    return np.concatenate(blocks)
 
 
 def evaluate_identification(model: SiameseModel, trials: IdentificationTrials) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from siamkit.bundle import threshold_provenance
 from siamkit.data.augmentation import augment_images
 from siamkit.data.image_folder import ImageDataset
 from siamkit.data.pairs_csv import PairDataset, TripletDataset
@@ -389,11 +390,17 @@ def _train(
     elif weight_average is not None:
         network.load_state_dict(weight_average.module.state_dict())
     network.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
-    threshold = None
+    threshold = provenance = None
     best_validation = loop.extra.get("best_validation")
     if best_validation is not None:
         threshold = similarity_threshold_to_score(loop.extra["best_threshold_similarity"], network)
-    model = SiameseModel(network, preprocessing, threshold=threshold, device=device)
+        provenance = threshold_provenance(
+            "the training run's validation classes (the best validation's EER point)",
+            method="eer", eer=best_validation["eer"],
+            n_same=loop.extra.get("best_validation_pairs", {}).get("n_same"),
+            n_different=loop.extra.get("best_validation_pairs", {}).get("n_different"),
+        )  # fmt: skip
+    model = SiameseModel(network, preprocessing, threshold=threshold, device=device, threshold_provenance=provenance)
     model.metadata = {
         **metadata,
         "training": {
@@ -474,6 +481,9 @@ def _validate_and_track(
             # threshold, with no second pass over the validation data at the end.
             loop.extra["best_validation"] = result.to_dict()
             loop.extra["best_threshold_similarity"] = float(result.metrics.eer_threshold)
+            loop.extra["best_validation_pairs"] = {
+                "n_same": result.metrics.n_same, "n_different": result.metrics.n_different,
+            }  # fmt: skip
         else:
             loop.validations_without_improvement += 1
         patience = config.early_stopping_patience

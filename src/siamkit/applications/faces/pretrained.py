@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from siamkit.bundle import threshold_provenance
 from siamkit.comparisons import ComparisonConfig
 from siamkit.data.preprocessing import PreprocessingConfig
 from siamkit.encoders import EncoderConfig
@@ -50,4 +51,9 @@ def dlib_face_model(weights_file: str | Path | None = None) -> SiameseModel:
             "license": "CC0 1.0 (dlib's face recognition model)",
         }
     }
-    return SiameseModel(network, preprocessing, threshold=DLIB_THRESHOLD, metadata=metadata)
+    provenance = threshold_provenance(
+        "dlib's documented rule for its descriptors (same person below distance 0.6)", method="fixed"
+    )
+    return SiameseModel(
+        network, preprocessing, threshold=DLIB_THRESHOLD, metadata=metadata, threshold_provenance=provenance
+    )
