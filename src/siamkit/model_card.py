@@ -4,7 +4,7 @@ A bundle carries everything needed to rebuild and trust it: the network, the pre
 threshold with how it was chosen (`decision.provenance`, written by `siamkit calibrate`, by training from its
 validation classes, or by `benchmarks/store_decision.py`), and training metadata. `describe_bundle` loads it
 (checking the fingerprint, so a card is never shown for altered weights) and gathers those facts; the CLI
-prints them.
+prints them, and the service answers them at `GET /v1/model` (`describe_model`, from the loaded model).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from siamkit.bundle import load_bundle
+from siamkit.errors import ConfigError
+from siamkit.model import SiameseModel
 
 
 def _encoder_summary(encoder: dict[str, Any]) -> dict[str, Any]:
@@ -35,29 +36,39 @@ def _encoder_summary(encoder: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe_bundle(path: str | Path) -> dict[str, Any]:
-    """A JSON-friendly model card of the bundle at `path`.
-
-    Returns:
-        `path`, `fingerprint`, `size_bytes`, `parameters`, `encoder` (see `_encoder_summary`), `comparison`
-        (name, whether larger scores mean more alike, L2-normalised embeddings), `preprocessing` (the stored
-        config), `decision` (threshold, probability map, provenance; None values when not calibrated), and
-        `training` (steps, seconds, data, loss, validation, or the pretrained source; what the metadata has).
+    """A JSON-friendly model card of the bundle at `path` (`describe_model`, plus `path` and `size_bytes`).
 
     Raises:
         BundleError: A missing, malformed or altered bundle, naming the file.
     """
     folder = Path(path)
-    network, preprocessing, config = load_bundle(folder)
-    decision = config.get("decision") or {}
-    metadata = config.get("metadata") or {}
-    network_config = config["network"]
-    training = metadata.get("training") or {}
-    training_config = training.get("config") or {}
-    calibration = decision.get("calibration")
+    model = SiameseModel.load(folder)
     return {
         "path": str(folder),
-        "fingerprint": config["fingerprint"],
         "size_bytes": sum(file.stat().st_size for file in folder.iterdir() if file.is_file()),
+        **describe_model(model),
+    }
+
+
+def describe_model(model: SiameseModel) -> dict[str, Any]:
+    """A JSON-friendly model card of a loaded model.
+
+    Returns:
+        `fingerprint`, `parameters`, `encoder` (see `_encoder_summary`), `comparison` (name, whether larger scores
+        mean more alike, L2-normalised embeddings), `preprocessing` (the stored config), `decision` (threshold,
+        probability map, provenance; None values when not calibrated), and `training` (steps, seconds, data,
+        loss, validation, ensemble members, test-time views, or the pretrained source: what the metadata has).
+    """
+    network = model.network
+    if network.config is None:
+        raise ConfigError("only networks built from a SiameseConfig have a model card")
+    network_config = network.config.to_dict()
+    metadata = model.metadata
+    training = metadata.get("training") or {}
+    training_config = training.get("config") or {}
+    calibration = model.calibration
+    return {
+        "fingerprint": model.fingerprint,
         "parameters": sum(parameter.numel() for parameter in network.parameters()),
         "encoder": _encoder_summary(network_config["encoder"]),
         "comparison": {
@@ -66,11 +77,11 @@ def describe_bundle(path: str | Path) -> dict[str, Any]:
             "normalize_embeddings": network_config.get("normalize_embeddings", False),
             "shared_weights": network_config.get("shared_weights", True),
         },
-        "preprocessing": preprocessing.to_dict(),
+        "preprocessing": model.preprocessing.to_dict(),
         "decision": {
-            "threshold": decision.get("threshold"),
+            "threshold": model.threshold,
             "probability_map": calibration.get("method") if isinstance(calibration, dict) else None,
-            "provenance": decision.get("provenance"),
+            "provenance": model.threshold_provenance,
         },
         "training": {
             "steps": training.get("steps"),

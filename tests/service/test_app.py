@@ -28,6 +28,7 @@ from siamkit.encoders import EncoderConfig
 from siamkit.gallery import CLAIM_SCORINGS, Gallery
 from siamkit.gallery.claims import ClaimPolicy
 from siamkit.model import SiameseModel
+from siamkit.model_card import describe_bundle
 from siamkit.network import SiameseConfig, SiameseNetwork
 from siamkit.service import ServiceConfig, create_app
 from siamkit.service import app as app_module
@@ -90,6 +91,16 @@ def test_healthz_names_the_model_and_the_gallery(
         "gallery": False,
         "identities": 0,
     }
+
+
+def test_the_model_card_is_the_served_model_s(model_path: Path, plain_client: TestClient) -> None:
+    card = plain_client.get("/v1/model").json()
+    assert card == {
+        key: value for key, value in describe_bundle(model_path).items() if key not in ("path", "size_bytes")
+    }
+    assert card["fingerprint"] == plain_client.get("/healthz").json()["model"]
+    assert card["decision"]["threshold"] == 1.0 and card["comparison"]["higher_is_more_similar"] is False
+    assert "/v1/model" in plain_client.get("/openapi.json").json()["paths"]
 
 
 @pytest.mark.parametrize(("first", "second"), [(0, 20), (0, 255), (200, 140)])

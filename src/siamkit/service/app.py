@@ -3,6 +3,7 @@
 Endpoints (multipart uploads; every error is JSON `{"detail": "<one line>"}` with a 4xx status):
 
     GET    /healthz                   model fingerprint, gallery loaded, identity count
+    GET    /v1/model                  the served model's card: network, input, threshold and how it was chosen
     POST   /v1/verify                 files `first`, `second` -> decision, score, threshold, probability
     POST   /v1/identify               file `image`, form `top_k` -> open-set decision and candidates
     POST   /v1/verify-claim           file `image`, form `identity` [, `scoring`] -> decision for the claimed identity
@@ -42,6 +43,7 @@ from siamkit.service.schemas import (
     HealthResponse,
     IdentifyResponse,
     IdentitiesResponse,
+    ModelCardResponse,
     RemoveResponse,
     VerifyResponse,
 )
@@ -97,6 +99,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def healthz() -> dict[str, Any]:
         """Whether the service is up, which model it serves and whether a gallery is loaded."""
         return await engine.health()
+
+    @app.get("/v1/model", response_model=ModelCardResponse, tags=["service"])
+    async def model_card() -> dict[str, Any]:
+        """The served model's card (`siamkit info`): network, input, decision threshold and how it was chosen."""
+        return engine.model_card
 
     @app.post("/v1/verify", response_model=VerifyResponse, responses=_ERRORS, tags=["verification"])
     async def verify(

@@ -19,6 +19,7 @@ import torch
 from siamkit.errors import ConfigError
 from siamkit.gallery import Gallery
 from siamkit.model import SiameseModel
+from siamkit.model_card import describe_model
 from siamkit.service.batching import MicroBatcher
 from siamkit.service.config import ServiceConfig
 from siamkit.service.errors import BadUploadError, NoGalleryError, UnknownIdentityError
@@ -54,6 +55,7 @@ class ServiceEngine:
         self.model = model
         self.threshold = float(model.threshold)
         self.fingerprint = model.fingerprint
+        self.model_card = describe_model(model)
         # A half-twin embeds the second input of a pair, and gallery references, with its second branch.
         self.reference_branch = 1 if model.network.is_half_twin else 0
         self.batcher = MicroBatcher(self._embed, config.max_batch_images, config.batch_wait_seconds)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -18,6 +18,18 @@ class HealthResponse(BaseModel):
     model: str = Field(description="The served model's fingerprint.")
     gallery: bool = Field(description="Whether a gallery is loaded (identification endpoints available).")
     identities: int = Field(description="Enrolled identities (0 without a gallery).")
+
+
+class ModelCardResponse(BaseModel):
+    fingerprint: str = Field(description="The served model's fingerprint (weights + preprocessing).")
+    parameters: int = Field(description="Trainable parameters.")
+    encoder: dict[str, Any] = Field(description="The encoder, unfolded through test-time views and ensembles.")
+    comparison: dict[str, Any] = Field(description="The comparison and whether larger scores mean more alike.")
+    preprocessing: dict[str, Any] = Field(description="How uploaded images are prepared, as stored in the bundle.")
+    decision: dict[str, Any] = Field(
+        description="The threshold, the probability map and how the threshold was chosen (`provenance`)."
+    )
+    training: dict[str, Any] = Field(description="What the bundle's metadata says of its training or source.")
 
 
 class VerifyResponse(BaseModel):
