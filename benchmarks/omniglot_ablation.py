@@ -53,6 +53,15 @@ def _contrastive(recipe: TrainingRecipe) -> None:
     recipe.training.mining = "all"
 
 
+def _supervised_contrastive(temperature: float) -> Callable[[TrainingRecipe], None]:
+    def change(recipe: TrainingRecipe) -> None:
+        recipe.training.loss = "supervised_contrastive"
+        recipe.training.loss_options = {"temperature": temperature}
+        recipe.training.mining = "all"
+
+    return change
+
+
 def _grouped(groups: int, rotations: bool = True) -> Callable[[TrainingRecipe], None]:
     def change(recipe: TrainingRecipe) -> None:
         recipe.training.groups_per_batch = groups
@@ -78,6 +87,17 @@ VARIANTS: dict[str, tuple[str, Callable[[TrainingRecipe], None] | None, str]] = 
         "no rotated classes, batches of 8 classes from each of 4 alphabets",
     ),
     "koch": ("omniglot-koch", None, "the Koch-style preset (pairs, BCE on a learned |a-b| head, 105 px)"),
+    "cpu": ("omniglot-cpu", None, "the CPU preset (ResNet 16-128 at 40 px, batch-hard triplets), budget aside"),
+    "cpu_supervised_contrastive": (
+        "omniglot-cpu",
+        _supervised_contrastive(0.1),
+        "the CPU preset with the supervised contrastive loss (temperature 0.1) instead of batch-hard triplets",
+    ),
+    "cpu_supervised_contrastive_t05": (
+        "omniglot-cpu",
+        _supervised_contrastive(0.05),
+        "the CPU preset with the supervised contrastive loss at temperature 0.05",
+    ),
 }
 
 

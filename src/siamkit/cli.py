@@ -104,7 +104,8 @@ def train(
     ] = "euclidean",
     normalize: Annotated[bool, typer.Option(help="L2-normalise embeddings.")] = False,
     loss: Annotated[
-        str, typer.Option(help="contrastive, triplet, binary_cross_entropy, cosface or arcface.")
+        str,
+        typer.Option(help="contrastive, triplet, binary_cross_entropy, cosface, arcface or supervised_contrastive."),
     ] = "contrastive",
     margin: Annotated[
         float | None, typer.Option(help="Margin of the loss (contrastive, triplet, cosface, arcface).")

@@ -20,6 +20,8 @@ def loss_inputs(loss: SiameseLoss) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs of the kind the loss declares, the first needing gradients."""
     if loss.input_kind == "classes":
         return torch.randn(6, 4, requires_grad=True), torch.tensor([0, 1, 2, 0, 1, 2])
+    if loss.input_kind == "batch":
+        return torch.randn(6, 6, requires_grad=True), torch.tensor([0, 1, 2, 0, 1, 2])
     if loss.input_kind == "triplets":
         return torch.rand(6, requires_grad=True), torch.rand(6)
     if loss.input_kind == "regression":
@@ -32,7 +34,7 @@ def loss_inputs(loss: SiameseLoss) -> tuple[torch.Tensor, torch.Tensor]:
 def test_every_loss_gives_a_finite_scalar_with_finite_gradients(name) -> None:
     loss = build(name)
     assert isinstance(loss, SiameseLoss)
-    assert loss.input_kind in ("pairs", "triplets", "regression", "classes")
+    assert loss.input_kind in ("pairs", "triplets", "regression", "classes", "batch")
     scores, other = loss_inputs(loss)
     value = loss(scores, other)
     assert value.shape == () and torch.isfinite(value)
@@ -41,9 +43,8 @@ def test_every_loss_gives_a_finite_scalar_with_finite_gradients(name) -> None:
 
 
 def test_the_documented_losses_are_registered() -> None:
-    assert {"contrastive", "triplet", "binary_cross_entropy", "distance_regression", "cosface", "arcface"} <= set(
-        LOSSES.names()
-    )
+    documented = {"contrastive", "triplet", "binary_cross_entropy", "distance_regression", "cosface", "arcface"}
+    assert documented | {"supervised_contrastive"} <= set(LOSSES.names())
 
 
 def test_unknown_loss_and_bad_options_are_config_errors() -> None:

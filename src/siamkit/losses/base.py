@@ -10,7 +10,7 @@ from torch import nn
 from siamkit.errors import ConfigError
 from siamkit.registry import Registry
 
-LossInput = Literal["pairs", "triplets", "regression", "classes"]
+LossInput = Literal["pairs", "triplets", "regression", "classes", "batch"]
 
 LOSSES: Registry[SiameseLoss] = Registry("loss")
 
@@ -24,8 +24,9 @@ class SiameseLoss(nn.Module):
     Attributes:
         input_kind: What the loss consumes: `pairs` (scores of pairs with 1 = same / 0 = different labels),
             `triplets` (anchor-positive and anchor-negative distances), `regression` (distances with
-            target distances) or `classes` (embeddings with class labels: losses with a learned proxy per
-            class, which mine nothing).
+            target distances), `classes` (embeddings with class labels: losses with a learned proxy per
+            class, which mine nothing) or `batch` (the similarity of every batch item with every other, with
+            class labels: losses that weigh all of a batch's comparisons at once and mine nothing).
         needs_logits: True when the loss needs a comparison that outputs logits (a learned head).
     """
 
@@ -48,7 +49,7 @@ def create_loss(
     name: str, *, num_classes: int | None = None, embedding_dim: int | None = None, **options: Any
 ) -> SiameseLoss:
     """Builds the loss registered as `name` (`contrastive`, `triplet`, `binary_cross_entropy`,
-    `distance_regression`, `cosface`, `arcface`).
+    `distance_regression`, `cosface`, `arcface`, `supervised_contrastive`).
 
     `num_classes` and `embedding_dim` size the proxies of the class losses (`cosface`, `arcface`); the trainer
     passes them from the training data and network, and other losses ignore them.

@@ -75,6 +75,16 @@ def check_objective(comparison: Comparison, loss: SiameseLoss, strategy: str = "
                 f"set training.mining to 'all' (got {strategy!r})"
             )
         _check_distance(comparison, loss)
+    elif loss.input_kind == "batch":
+        if strategy != "all":
+            raise ConfigError(
+                f"loss {_name(loss)} weighs every comparison of the batch at once and mines nothing; "
+                f"set training.mining to 'all' (got {strategy!r})"
+            )
+        if comparison.outputs_logits:
+            raise ConfigError(
+                f"loss {_name(loss)} takes the similarities of a weight-free comparison, not a learned head's logits"
+            )
     else:
         raise ConfigError(f"loss {_name(loss)} has an unknown input_kind {loss.input_kind!r}")
 
@@ -105,8 +115,8 @@ def in_batch_loss(
     gathered from `comparison.pairwise` (one matrix product for the whole batch), a learned head's logits
     come from `comparison.forward` on the gathered pairs only. Triplet losses take the pairwise distance
     matrix and the triplets `mine_triplets` picks. Class-proxy losses (CosFace, ArcFace) take the embeddings
-    and labels as they are. Mining reads detached scores; gradients flow only
-    through the scores of the chosen pairs/triplets.
+    and labels as they are, batch losses (supervised contrastive) the whole similarity matrix. Mining reads
+    detached scores; gradients flow only through the scores of the chosen pairs/triplets.
 
     Args:
         embeddings: `(B, D)` embeddings of the batch, each item encoded once.
@@ -134,6 +144,8 @@ def in_batch_loss(
     labels = labels.to(embeddings.device)
     if loss.input_kind == "classes":
         return loss(embeddings, labels)
+    if loss.input_kind == "batch":
+        return loss(comparison.similarity(comparison.pairwise(embeddings, embeddings)), labels)
     if loss.input_kind == "pairs":
         return _pair_objective(embeddings, labels, comparison, loss, strategy)
     if margin is None:
@@ -193,7 +205,7 @@ def pair_loss(
     """
     if loss.input_kind == "triplets":
         raise ConfigError(f"loss {_name(loss)} needs triplets; use siamkit.mining.triplet_loss or in_batch_loss")
-    if loss.input_kind == "classes":
+    if loss.input_kind in ("classes", "batch"):
         raise ConfigError(f"loss {_name(loss)} needs class labels, not pairs; train it on labelled classes")
     if loss.input_kind == "pairs":
         _check_pair_scores(comparison, loss)
