@@ -64,3 +64,17 @@ def test_an_altered_bundle_gets_no_card(tmp_path: Path) -> None:
     weights.write_bytes(bytes(data))
     with pytest.raises(BundleError, match=r"fingerprint mismatch|unreadable weights"):
         describe_bundle(tmp_path / "bundle")
+
+
+def test_a_network_from_a_custom_module_has_no_card_and_the_service_still_serves_it(tmp_path: Path) -> None:
+    from siamkit.comparisons import EuclideanDistance
+    from siamkit.errors import ConfigError
+    from siamkit.model_card import describe_model
+    from siamkit.service.config import ServiceConfig
+    from siamkit.service.engine import ServiceEngine
+
+    model = SiameseModel(SiameseNetwork(torch.nn.Flatten(), EuclideanDistance()), PreprocessingConfig(), threshold=1.0)
+    with pytest.raises(ConfigError, match="SiameseConfig"):
+        describe_model(model)
+    engine = ServiceEngine(ServiceConfig(model_path=tmp_path / "unused"), model)
+    assert engine.model_card is None and engine.fingerprint == model.fingerprint

@@ -103,6 +103,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @app.get("/v1/model", response_model=ModelCardResponse, tags=["service"])
     async def model_card() -> dict[str, Any]:
         """The served model's card (`siamkit info`): network, input, decision threshold and how it was chosen."""
+        if engine.model_card is None:
+            raise HTTPException(404, "the served network was built from a custom module and has no model card")
         return engine.model_card
 
     @app.post("/v1/verify", response_model=VerifyResponse, responses=_ERRORS, tags=["verification"])
