@@ -65,12 +65,12 @@ def card_lines(card: dict[str, Any]) -> list[str]:
     if made:
         lines.append(f"made as    {', '.join(made)}")
     if training["pretrained"]:
-        lines.append(
-            f"training   pretrained: {training['pretrained'].get('source')} ({training['pretrained'].get('license')})"
-        )
+        pretrained = training["pretrained"]
+        lines.append(f"training   pretrained: {pretrained.get('source')}; licence: {pretrained.get('license')}")
     if training["steps"] is not None:
+        seconds = f", {training['seconds']:.0f} s" if training["seconds"] is not None else ""
         lines.append(
-            f"training   {training['steps']} steps, {training['seconds']:.0f} s, {training['loss']} loss"
+            f"training   {training['steps']} steps{seconds}, {training['loss']} loss"
             + (f", on {training['data']}" if training["data"] else "")
         )
     return lines
