@@ -394,11 +394,10 @@ def _train(
     best_validation = loop.extra.get("best_validation")
     if best_validation is not None:
         threshold = similarity_threshold_to_score(loop.extra["best_threshold_similarity"], network)
+        pairs = loop.extra.get("best_validation_pairs", {})  # absent in checkpoints of older versions
         provenance = threshold_provenance(
-            "the training run's validation classes (the best validation's EER point)",
-            method="eer", eer=best_validation["eer"],
-            n_same=loop.extra.get("best_validation_pairs", {}).get("n_same"),
-            n_different=loop.extra.get("best_validation_pairs", {}).get("n_different"),
+            "the training run's validation classes (the best validation's EER point)", method="eer",
+            eer=best_validation["eer"], n_same=pairs.get("n_same"), n_different=pairs.get("n_different"),
         )  # fmt: skip
     model = SiameseModel(network, preprocessing, threshold=threshold, device=device, threshold_provenance=provenance)
     model.metadata = {
@@ -480,10 +479,9 @@ def _validate_and_track(
             # Kept with the loop state (and so in checkpoints): the bundle's threshold is the best weights' EER
             # threshold, with no second pass over the validation data at the end.
             loop.extra["best_validation"] = result.to_dict()
-            loop.extra["best_threshold_similarity"] = float(result.metrics.eer_threshold)
-            loop.extra["best_validation_pairs"] = {
-                "n_same": result.metrics.n_same, "n_different": result.metrics.n_different,
-            }  # fmt: skip
+            metrics = result.metrics
+            loop.extra["best_threshold_similarity"] = float(metrics.eer_threshold)
+            loop.extra["best_validation_pairs"] = {"n_same": metrics.n_same, "n_different": metrics.n_different}
         else:
             loop.validations_without_improvement += 1
         patience = config.early_stopping_patience
