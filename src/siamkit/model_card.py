@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from siamkit.bundle import read_bundle_config
 from siamkit.errors import ConfigError
 from siamkit.model import SiameseModel
 
@@ -42,16 +43,21 @@ def describe_bundle(path: str | Path) -> dict[str, Any]:
         BundleError: A missing, malformed or altered bundle, naming the file.
     """
     folder = Path(path)
-    model = SiameseModel.load(folder)
+    model = SiameseModel.load(folder)  # checks the stored fingerprint against the weights, so it can be quoted
     return {
         "path": str(folder),
         "size_bytes": sum(file.stat().st_size for file in folder.iterdir() if file.is_file()),
-        **describe_model(model),
+        **describe_model(model, fingerprint=read_bundle_config(folder)["fingerprint"]),
     }
 
 
-def describe_model(model: SiameseModel) -> dict[str, Any]:
+def describe_model(model: SiameseModel, fingerprint: str | None = None) -> dict[str, Any]:
     """A JSON-friendly model card of a loaded model.
+
+    Args:
+        model: The model.
+        fingerprint: Its fingerprint when the caller already has it (hashing every weight again is the
+            costliest part of a card); computed when None.
 
     Returns:
         `fingerprint`, `parameters`, `encoder` (see `_encoder_summary`), `comparison` (name, whether larger scores
@@ -68,7 +74,7 @@ def describe_model(model: SiameseModel) -> dict[str, Any]:
     training_config = training.get("config") or {}
     calibration = model.calibration
     return {
-        "fingerprint": model.fingerprint,
+        "fingerprint": fingerprint if fingerprint is not None else model.fingerprint,
         "parameters": sum(parameter.numel() for parameter in network.parameters()),
         "encoder": _encoder_summary(network_config["encoder"]),
         "comparison": {

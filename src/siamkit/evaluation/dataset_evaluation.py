@@ -20,7 +20,12 @@ from siamkit.evaluation.calibration import calibrate_threshold, fit_score_calibr
 from siamkit.evaluation.claims import evaluate_claims
 from siamkit.evaluation.embedding_evaluation import pair_similarities
 from siamkit.evaluation.episodes import EpisodeConfig, evaluate_episodes
-from siamkit.evaluation.identification import IdentificationTrials, evaluate_identification, identification_trials
+from siamkit.evaluation.identification import (
+    IdentificationTrials,
+    check_identification_settings,
+    evaluate_identification,
+    identification_trials,
+)
 from siamkit.evaluation.pairs import all_same_pairs_and_sampled_different, save_pair_list
 from siamkit.evaluation.per_class import per_class_breakdown
 from siamkit.evaluation.plots import (
@@ -98,6 +103,8 @@ def evaluate_folder(
     """
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    if identification_references is not None:
+        check_identification_settings(identification_references, stranger_share)  # before embedding anything
     dataset, embeddings = embed_folder(model, data)
     first, second, pair_labels = protocol_pairs(dataset, protocol, seed)
     comparison = model.network.comparison

@@ -76,6 +76,16 @@ class IdentificationTrials:
         return fpir, fnir
 
 
+def check_identification_settings(reference_count: int, stranger_share: float, draws: int = 10) -> None:
+    """Raises a ConfigError for settings no folder could satisfy; callers check before embedding anything."""
+    if reference_count < 1:
+        raise ConfigError(f"identification needs at least 1 reference per identity, got {reference_count}")
+    if draws < 1:
+        raise ConfigError(f"identification needs at least 1 draw of the gallery, got {draws}")
+    if not 0.0 <= stranger_share < 1.0:
+        raise ConfigError(f"the share of strangers must be at least 0 and below 1, got {stranger_share}")
+
+
 def identification_trials(
     model: SiameseModel,
     embeddings: torch.Tensor,
@@ -97,10 +107,7 @@ def identification_trials(
     """
     if protocol not in ("classes", "signatures"):
         raise ConfigError(f"protocol must be 'classes' or 'signatures', got {protocol!r}")
-    if reference_count < 1 or draws < 1:
-        raise ConfigError(f"identification needs at least 1 reference and 1 draw, got {reference_count}, {draws}")
-    if not 0.0 <= stranger_share < 1.0:
-        raise ConfigError(f"the share of strangers must be at least 0 and below 1, got {stranger_share}")
+    check_identification_settings(reference_count, stranger_share, draws)
     labels = np.asarray(labels)
     genuine = genuine_mask(paths, protocol)
     identities = np.unique(labels[genuine])

@@ -426,9 +426,8 @@ class Gallery:
         best = np.array([self.index.search(vector, 1)[1][0] for vector in vectors])
         similarities = self.model.similarity_from_score(best)
         limit = fpir_threshold(similarities, target_fpir)
-        references = self.storage.reference_count()
         policy = IdentificationPolicy(
-            float(self.model.similarity_from_score(np.array([limit]))[0]), references, target_fpir
+            float(self.model.similarity_from_score(np.array([limit]))[0]), len(self.index), target_fpir
         )
         self.storage.write_policy(policy)
         self.settings = replace(self.settings, identification=policy)
@@ -437,7 +436,7 @@ class Gallery:
             "threshold": policy.threshold,
             "fpir": achieved,
             "n_strangers": len(best),
-            "references": len(self.index),
+            "references": policy.references,
         }
 
     def _rebuild_index(self) -> None:

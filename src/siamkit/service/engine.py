@@ -56,7 +56,9 @@ class ServiceEngine:
         self.threshold = float(model.threshold)
         self.fingerprint = model.fingerprint
         # A network built from a custom module (not a SiameseConfig) has no config to describe.
-        self.model_card = describe_model(model) if model.network.config is not None else None
+        self.model_card = (
+            describe_model(model, fingerprint=self.fingerprint) if model.network.config is not None else None
+        )
         # A half-twin embeds the second input of a pair, and gallery references, with its second branch.
         self.reference_branch = 1 if model.network.is_half_twin else 0
         self.batcher = MicroBatcher(self._embed, config.max_batch_images, config.batch_wait_seconds)
