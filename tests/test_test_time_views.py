@@ -73,6 +73,16 @@ def test_the_fill_is_moved_into_the_normalised_pixel_units(tmp_path: Path) -> No
     assert config["network"]["encoder"]["options"]["fill"] == pytest.approx((1.0 - 0.5) / 0.25)
 
 
+def test_views_take_only_the_affine_part_of_the_training_distortions(tmp_path: Path) -> None:
+    trained = with_training_augmentation(
+        save_member(tmp_path / "trained", 0),
+        {**DISTORTIONS, "thicken_strokes": 2, "elastic_pixels": 4.0, "elastic_grid": 3},
+    )
+    add_test_time_views(trained, tmp_path / "views", views=3)
+    _, _, config = load_bundle(tmp_path / "views")
+    assert config["network"]["encoder"]["options"]["augmentation"] == DISTORTIONS
+
+
 def test_an_ensemble_takes_views_with_its_members_augmentation(
     tmp_path: Path,
     images: list[np.ndarray],  # noqa: F811

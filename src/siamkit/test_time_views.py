@@ -22,10 +22,13 @@ from siamkit.network import SiameseConfig, SiameseNetwork
 
 logger = logging.getLogger(__name__)
 
+# Training distortions that are not views (see `training_augmentation`).
+_NOT_VIEWS = ("thicken_strokes", "elastic_pixels", "elastic_grid")
+
 
 def training_augmentation(metadata: dict[str, Any], path: Path) -> dict[str, Any]:
-    """The augmentation a bundle was trained with, from its metadata (an ensemble's: its members', which must
-    agree).
+    """The affine augmentation a bundle was trained with, from its metadata (an ensemble's: its members', which
+    must agree); stroke thickening and elastic bends are left out.
 
     Raises:
         ConfigError: Nothing recorded, training without augmentation, or members trained with different ones.
@@ -39,7 +42,9 @@ def training_augmentation(metadata: dict[str, Any], path: Path) -> dict[str, Any
         raise ConfigError(f"{path}: its ensemble members were trained with different augmentations")
     if not found[0].get("enabled"):
         raise ConfigError(f"{path}: the model was trained without augmentation; views would be new to it")
-    return dict(found[0])
+    # Views are the affine part of the training distortions: thicker strokes or an elastic bend, fixed once
+    # for every image, would change the images rather than look at them from another angle.
+    return {key: value for key, value in found[0].items() if key not in _NOT_VIEWS}
 
 
 def add_test_time_views(

@@ -65,6 +65,7 @@ def test_the_seed_picks_the_views() -> None:
         ({"encoder": inner(), "views": 4, "augmentation": DISTORTIONS}, 12, "must agree"),
         ({"encoder": inner(), "views": 4}, 8, "needs the options"),
         ({"encoder": inner(), "views": 4, "augmentation": {**DISTORTIONS, "thicken_strokes": 1}}, 8, "thickening"),
+        ({"encoder": inner(), "views": 4, "augmentation": {**DISTORTIONS, "elastic_pixels": 3.0}}, 8, "affine"),
         (
             {"encoder": {"name": "test_time_views", "input_shape": list(SHAPE), "embedding_dim": 8}, "views": 4,
              "augmentation": DISTORTIONS},

@@ -1,4 +1,5 @@
-"""Random affine distortions of image batches (Koch, Zemel and Salakhutdinov 2015), on the whole batch at once.
+"""Random affine distortions of image batches (Koch, Zemel and Salakhutdinov 2015), on the whole batch at once,
+optionally with smooth elastic ones on top (Simard, Steinkraus and Platt 2003: handwriting bends, not only shears).
 
 Apply them to images scaled to [0, 1] *before* mean/std normalisation: the area uncovered by a shift or
 rotation is filled with `fill` (the background: 0 for bright strokes on black, such as inverted characters
@@ -44,6 +45,11 @@ class AugmentationConfig:
         thicken_strokes: Thicken the strokes of an image (with `probability`) by a whole number of pixels
             drawn uniformly from 1 to this, as a broader pen would (a grey-scale dilation of the ink); 0 = off.
             Never thins them: strokes of one or two pixels would vanish.
+        elastic_pixels: Largest displacement of an elastic distortion, in pixels at `reference_size` (scaled with
+            the image like `translation_pixels`), applied with `probability`; 0 = off. Each image draws its own
+            smooth field: random shifts at `elastic_grid` x `elastic_grid` control points, interpolated bicubically
+            over the image, so strokes bend locally the way one hand's strokes differ from one signing to the next.
+        elastic_grid: Control points per side of the elastic field; fewer points give broader, smoother bends.
     """
 
     enabled: bool = False
@@ -56,6 +62,8 @@ class AugmentationConfig:
     horizontal_flip: bool = False
     fill: float = 0.0
     thicken_strokes: int = 0
+    elastic_pixels: float = 0.0
+    elastic_grid: int = 4
 
     def __post_init__(self) -> None:
         self.scale_range = (float(self.scale_range[0]), float(self.scale_range[1]))
@@ -76,13 +84,22 @@ class AugmentationConfig:
             )
         if not 0 <= self.thicken_strokes <= 8:
             raise ConfigError(f"augmentation thicken_strokes must be in 0..8 pixels, got {self.thicken_strokes}")
+        if not 0 <= self.elastic_pixels <= 32:
+            raise ConfigError(f"augmentation elastic_pixels must be in [0, 32], got {self.elastic_pixels}")
+        if isinstance(self.elastic_grid, bool) or not isinstance(self.elastic_grid, int) or self.elastic_grid < 2:
+            raise ConfigError(
+                f"augmentation elastic_grid must be a whole number of at least 2, got {self.elastic_grid!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["scale_range"] = list(self.scale_range)
+        # Recipes written before these options existed keep their exact text.
         if not self.thicken_strokes:
-            # Recipes written before the option existed keep their exact text.
             del data["thicken_strokes"]
+        if not self.elastic_pixels:
+            del data["elastic_pixels"]
+            del data["elastic_grid"]
         return data
 
     @classmethod
@@ -134,7 +151,8 @@ def sample_transforms(
 def random_affine(
     batch: torch.Tensor, config: AugmentationConfig, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """Distorts each image of `batch` with its own random affine transform (one `grid_sample` for the batch).
+    """Distorts each image of `batch` with its own random affine transform (one `grid_sample` for the batch),
+    and with its own elastic field where `config.elastic_pixels` is set.
 
     Args:
         batch: `(B, C, H, W)` floats, scaled to [0, 1] and not yet normalised (see the module docstring).
@@ -153,12 +171,38 @@ def random_affine(
         )
     size, _, height, width = batch.shape
     matrices, shifts, moved = sample_transforms(size, height, width, config, generator)
+    displacements = elastic_displacements(size, height, width, config, generator)
+    if displacements is not None:
+        moved = moved | displacements.abs().flatten(1).amax(dim=1).gt(0)
     output = batch.clone()
     if not bool(moved.any()):
         return output
     theta = sampling_grid_parameters(matrices[moved], shifts[moved], height, width)
-    output[moved.to(batch.device)] = warp(batch[moved.to(batch.device)], theta, config.fill)
+    on_device = moved.to(batch.device)
+    if displacements is None:
+        output[on_device] = warp(batch[on_device], theta, config.fill)
+    else:
+        output[on_device] = warp(batch[on_device], theta, config.fill, displacements[moved])
     return output
+
+
+def elastic_displacements(
+    batch_size: int, height: int, width: int, config: AugmentationConfig, generator: torch.Generator | None = None
+) -> torch.Tensor | None:
+    """Each image's smooth random displacement field, in `grid_sample`'s normalised units, as `(B, H, W, 2)`
+    (x, y); zero for images that did not draw it. None when the option is off, and then no random numbers are
+    drawn, so recipes without it keep their exact random streams."""
+    if config.elastic_pixels == 0:
+        return None
+    points = config.elastic_grid
+    chosen = torch.rand(batch_size, generator=generator, dtype=torch.float64) < config.probability
+    control = torch.rand(batch_size, 2, points, points, generator=generator, dtype=torch.float64) * 2 - 1
+    control[~chosen] = 0.0
+    fields = F.interpolate(control, size=(height, width), mode="bicubic", align_corners=True).clamp_(-1.0, 1.0)
+    # Pixels at `reference_size` -> pixels at this size -> normalised units (2 / size per pixel).
+    scale = config.elastic_pixels / config.reference_size * 2.0
+    fields = fields * torch.tensor([scale, scale], dtype=torch.float64).view(1, 2, 1, 1)
+    return fields.permute(0, 2, 3, 1).float()
 
 
 def sampling_grid_parameters(matrices: torch.Tensor, shifts: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -174,12 +218,17 @@ def sampling_grid_parameters(matrices: torch.Tensor, shifts: torch.Tensor, heigh
     return torch.cat([linear, offset], dim=-1)
 
 
-def warp(batch: torch.Tensor, theta: torch.Tensor, fill: float) -> torch.Tensor:
-    """Resamples `batch` (B, C, H, W) through `(B, 2, 3)` or one shared `(2, 3)` grid parameters; the area the
-    transform uncovers takes the value `fill`."""
+def warp(
+    batch: torch.Tensor, theta: torch.Tensor, fill: float, displacements: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Resamples `batch` (B, C, H, W) through `(B, 2, 3)` or one shared `(2, 3)` grid parameters, each sampling
+    location moved on by `displacements` (B, H, W, 2, normalised units) if given; the area the transform
+    uncovers takes the value `fill`."""
     if theta.ndim == 2:
         theta = theta.expand(batch.shape[0], 2, 3)
     grid = F.affine_grid(theta.to(device=batch.device, dtype=batch.dtype), list(batch.shape), align_corners=False)
+    if displacements is not None:
+        grid = grid + displacements.to(device=batch.device, dtype=batch.dtype)
     shifted = batch - fill if fill != 0.0 else batch
     warped = F.grid_sample(shifted, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return warped + fill if fill != 0.0 else warped

@@ -80,5 +80,7 @@ def build_test_time_views(
     distortions = AugmentationConfig.from_dict(dict(augmentation))
     if distortions.thicken_strokes:
         raise ConfigError("encoder 'test_time_views': stroke thickening is not a view; set thicken_strokes to 0")
+    if distortions.elastic_pixels:
+        raise ConfigError("encoder 'test_time_views': views are affine; set elastic_pixels to 0")
     transforms = fixed_views(views - 1, int(input_shape[1]), int(input_shape[2]), distortions, seed)
     return TestTimeViewsEncoder(create_encoder(inner), transforms, float(fill))
