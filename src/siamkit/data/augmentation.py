@@ -179,10 +179,8 @@ def random_affine(
         return output
     theta = sampling_grid_parameters(matrices[moved], shifts[moved], height, width)
     on_device = moved.to(batch.device)
-    if displacements is None:
-        output[on_device] = warp(batch[on_device], theta, config.fill)
-    else:
-        output[on_device] = warp(batch[on_device], theta, config.fill, displacements[moved])
+    fields = None if displacements is None else displacements[moved]
+    output[on_device] = warp(batch[on_device], theta, config.fill, fields)
     return output
 
 
@@ -199,9 +197,9 @@ def elastic_displacements(
     control = torch.rand(batch_size, 2, points, points, generator=generator, dtype=torch.float64) * 2 - 1
     control[~chosen] = 0.0
     fields = F.interpolate(control, size=(height, width), mode="bicubic", align_corners=True).clamp_(-1.0, 1.0)
-    # Pixels at `reference_size` -> pixels at this size -> normalised units (2 / size per pixel).
-    scale = config.elastic_pixels / config.reference_size * 2.0
-    fields = fields * torch.tensor([scale, scale], dtype=torch.float64).view(1, 2, 1, 1)
+    # Pixels at `reference_size` -> pixels at this size (x size / reference) -> normalised units (x 2 / size):
+    # the size cancels, so x and y share one scale.
+    fields = fields * (config.elastic_pixels / config.reference_size * 2.0)
     return fields.permute(0, 2, 3, 1).float()
 
 
