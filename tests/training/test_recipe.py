@@ -85,6 +85,25 @@ def test_a_broken_recipe_file_is_named(tmp_path: Path) -> None:
         TrainingRecipe.from_file(broken)
 
 
+@pytest.mark.parametrize(
+    ("augmentation", "message"),
+    [({"rotation_degrees": "10"}, "rotation_degrees must be a number"),
+     ({"elastic_pixels": [4]}, "elastic_pixels must be a number"),
+     ({"scale_range": [0.8]}, "scale_range must be two numbers"),
+     ({"reference_size": 105.5}, "reference_size must be a whole number"),
+     ({"rotate": 10}, "unknown fields")],
+)  # fmt: skip
+def test_a_mistyped_augmentation_field_is_named(augmentation: dict, message: str) -> None:
+    data = recipe_from_options(**OPTIONS).to_dict()  # type: ignore[arg-type]
+    data["training"]["augmentation"] = {"enabled": True, **augmentation}
+    with pytest.raises(ConfigError, match=message):
+        TrainingRecipe.from_dict(data)
+    data["training"]["learning_rate"] = "0.1"
+    data["training"]["augmentation"] = {"enabled": True}
+    with pytest.raises(ConfigError, match="mistyped"):
+        TrainingRecipe.from_dict(data)
+
+
 def test_keeping_freed_memory_is_reported_honestly() -> None:
     import subprocess
     import sys

@@ -66,7 +66,20 @@ class AugmentationConfig:
     elastic_grid: int = 4
 
     def __post_init__(self) -> None:
-        self.scale_range = (float(self.scale_range[0]), float(self.scale_range[1]))
+        for name in ("rotation_degrees", "shear", "translation_pixels", "probability", "fill", "elastic_pixels"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"augmentation {name} must be a number, got {value!r}")
+        scale_range = self.scale_range
+        if (
+            not isinstance(scale_range, (list, tuple))
+            or len(scale_range) != 2
+            or any(isinstance(value, bool) or not isinstance(value, (int, float)) for value in scale_range)
+        ):
+            raise ConfigError(f"augmentation scale_range must be two numbers (low, high), got {scale_range!r}")
+        if isinstance(self.reference_size, bool) or not isinstance(self.reference_size, int):
+            raise ConfigError(f"augmentation reference_size must be a whole number, got {self.reference_size!r}")
+        self.scale_range = (float(scale_range[0]), float(scale_range[1]))
         if self.rotation_degrees < 0 or self.translation_pixels < 0:
             raise ConfigError("augmentation rotation_degrees and translation_pixels must not be negative")
         if not 0 <= self.shear < 1:

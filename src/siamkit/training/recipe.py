@@ -87,12 +87,9 @@ class TrainingRecipe:
             if key not in data:
                 raise ConfigError(f"recipe is missing the {key!r} section")
         training = dict(data.get("training", {}))
-        if "augmentation" in training:
-            augmentation = dict(training["augmentation"])
-            if "scale_range" in augmentation:
-                augmentation["scale_range"] = tuple(augmentation["scale_range"])
-            training["augmentation"] = AugmentationConfig(**augmentation)
         try:
+            if "augmentation" in training:
+                training["augmentation"] = AugmentationConfig.from_dict(dict(training["augmentation"]))
             return cls(
                 data=DataSpec(**data["data"]),
                 network=SiameseConfig.from_dict(data["network"]),
@@ -100,7 +97,7 @@ class TrainingRecipe:
                 training=TrainConfig(**training),
             )
         except TypeError as error:
-            raise ConfigError(f"recipe has an unknown or missing field: {error}") from None
+            raise ConfigError(f"recipe has an unknown, missing or mistyped field: {error}") from None
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainingRecipe:
