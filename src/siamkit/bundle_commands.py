@@ -125,7 +125,7 @@ def test_time_views_command(
     views: Annotated[int, typer.Option(help="Views per image, the image itself included (cost: this many x).")] = 8,
     seed: Annotated[int, typer.Option(help="Draws the views' distortions.")] = 0,
 ) -> None:
-    """Embed each image through fixed distortions of it (its training augmentation); calibrate it after."""
+    """Embed each image through fixed affine distortions of it (from its training augmentation); calibrate after."""
     from siamkit.test_time_views import add_test_time_views
 
     fingerprint = add_test_time_views(model, output, views, seed=seed)

@@ -8,7 +8,7 @@ from PIL import Image
 
 from siamkit.data import PreprocessingConfig, load_image_array
 from siamkit.data.preprocessing import image_to_array
-from siamkit.errors import DataError
+from siamkit.errors import ConfigError, DataError
 
 
 def test_fast_path_matches_keep_aspect_when_no_padding_is_needed():
@@ -42,3 +42,9 @@ def test_crop_to_ink_and_keep_aspect_still_work():
 def test_bad_bytes_are_named():
     with pytest.raises(DataError, match=r"^scan\.png: not an image Pillow can read"):
         load_image_array(b"plain text", PreprocessingConfig(), name="scan.png")
+
+
+@pytest.mark.parametrize("size", ["40", (40,), (40.0, 40), (True, 3)])
+def test_an_image_size_that_is_not_two_whole_numbers_is_named(size: object) -> None:
+    with pytest.raises(ConfigError, match="image_size must be two whole numbers"):
+        PreprocessingConfig(image_size=size)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ converted to normalised floats per batch by `normalize_batch`.
 from __future__ import annotations
 
 import io
+import numbers
 import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -69,7 +70,14 @@ class PreprocessingConfig:
     vector_length: int | None = None
 
     def __post_init__(self) -> None:
-        self.image_size = (int(self.image_size[0]), int(self.image_size[1]))
+        size = self.image_size
+        if (
+            not isinstance(size, (list, tuple))
+            or len(size) != 2
+            or any(isinstance(side, bool) or not isinstance(side, numbers.Integral) for side in size)
+        ):
+            raise ConfigError(f"preprocessing image_size must be two whole numbers (height, width), got {size!r}")
+        self.image_size = (int(size[0]), int(size[1]))
         if self.kind not in ("image", "vector"):
             raise ConfigError(f"preprocessing kind must be 'image' or 'vector', got {self.kind!r}")
         if self.channels not in (1, 3):
