@@ -100,7 +100,7 @@ def test_a_mistyped_augmentation_field_is_named(augmentation: dict, message: str
         TrainingRecipe.from_dict(data)
     data["training"]["learning_rate"] = "0.1"
     data["training"]["augmentation"] = {"enabled": True}
-    with pytest.raises(ConfigError, match="mistyped"):
+    with pytest.raises(ConfigError, match="training learning_rate must be a number"):
         TrainingRecipe.from_dict(data)
 
 

@@ -10,13 +10,13 @@ A training step: `x = random_affine(images.float() / 255, config, generator)`, t
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from siamkit.config_types import check_field_types
 from siamkit.errors import ConfigError, DataError
 
 # Number of uniform random draws per image: 4 component switches, angle, 2 shears, 2 scales, 2 shifts, flip.
@@ -67,20 +67,8 @@ class AugmentationConfig:
     elastic_grid: int = 4
 
     def __post_init__(self) -> None:
-        for name in ("rotation_degrees", "shear", "translation_pixels", "probability", "fill", "elastic_pixels"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise ConfigError(f"augmentation {name} must be a number, got {value!r}")
-        scale_range = self.scale_range
-        if (
-            not isinstance(scale_range, (list, tuple))
-            or len(scale_range) != 2
-            or any(isinstance(value, bool) or not isinstance(value, numbers.Real) for value in scale_range)
-        ):
-            raise ConfigError(f"augmentation scale_range must be two numbers (low, high), got {scale_range!r}")
-        if isinstance(self.reference_size, bool) or not isinstance(self.reference_size, numbers.Integral):
-            raise ConfigError(f"augmentation reference_size must be a whole number, got {self.reference_size!r}")
-        self.scale_range = (float(scale_range[0]), float(scale_range[1]))
+        check_field_types(self, "augmentation")
+        self.scale_range = (float(self.scale_range[0]), float(self.scale_range[1]))
         if self.rotation_degrees < 0 or self.translation_pixels < 0:
             raise ConfigError("augmentation rotation_degrees and translation_pixels must not be negative")
         if not 0 <= self.shear < 1:

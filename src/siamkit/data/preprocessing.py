@@ -8,7 +8,6 @@ converted to normalised floats per batch by `normalize_batch`.
 from __future__ import annotations
 
 import io
-import numbers
 import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from siamkit.config_types import check_field_types
 from siamkit.data.face_alignment import align_face
 from siamkit.errors import ConfigError, DataError
 
@@ -70,14 +70,8 @@ class PreprocessingConfig:
     vector_length: int | None = None
 
     def __post_init__(self) -> None:
-        size = self.image_size
-        if (
-            not isinstance(size, (list, tuple))
-            or len(size) != 2
-            or any(isinstance(side, bool) or not isinstance(side, numbers.Integral) for side in size)
-        ):
-            raise ConfigError(f"preprocessing image_size must be two whole numbers (height, width), got {size!r}")
-        self.image_size = (int(size[0]), int(size[1]))
+        check_field_types(self, "preprocessing")
+        self.image_size = (int(self.image_size[0]), int(self.image_size[1]))
         if self.kind not in ("image", "vector"):
             raise ConfigError(f"preprocessing kind must be 'image' or 'vector', got {self.kind!r}")
         if self.channels not in (1, 3):

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from siamkit.config_types import check_field_types
 from siamkit.data.augmentation import AugmentationConfig
 from siamkit.errors import ConfigError
 
@@ -98,6 +99,7 @@ class TrainConfig:
     weight_average_decay: float | None = None
 
     def __post_init__(self) -> None:
+        check_field_types(self, "training")
         self.output_dir = Path(self.output_dir)
         if self.initial_weights is not None:
             self.initial_weights = Path(self.initial_weights)

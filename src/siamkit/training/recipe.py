@@ -16,6 +16,7 @@ import torch
 
 from siamkit.atomic import write_text_atomic
 from siamkit.comparisons import COMPARISONS, ComparisonConfig
+from siamkit.config_types import check_field_types
 from siamkit.data.augmentation import AugmentationConfig
 from siamkit.data.class_expansion import expand_classes
 from siamkit.data.image_folder import ImageDataset, load_image_folder
@@ -62,6 +63,9 @@ class DataSpec:
     labels: str | None = None
     held_out_groups: list[str] = field(default_factory=list)
     class_transforms: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_field_types(self, "data")
 
 
 @dataclass
