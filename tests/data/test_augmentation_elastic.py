@@ -41,8 +41,10 @@ def test_off_by_default_draws_nothing_and_keeps_old_recipes_text() -> None:
 
 def test_fields_are_bounded_smooth_and_drawn_per_image() -> None:
     config = AugmentationConfig(**ELASTIC_ONLY, elastic_pixels=6.0, elastic_grid=4, reference_size=105)
-    fields = elastic_displacements(8, 40, 60, config, torch.Generator().manual_seed(0))
-    assert fields is not None and fields.shape == (8, 40, 60, 2)
+    elastic = elastic_displacements(8, 40, 60, config, torch.Generator().manual_seed(0))
+    assert elastic is not None
+    fields, chosen = elastic
+    assert fields.shape == (8, 40, 60, 2) and bool(chosen.all())  # probability 1
     limit = 6.0 / 105 * 2  # normalised units: 2 / size per pixel, the pixels scaled by size / reference_size
     assert float(fields.abs().max()) <= limit + 1e-6
     assert float(fields.abs().max()) > limit / 4

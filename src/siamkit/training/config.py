@@ -132,7 +132,7 @@ class TrainConfig:
                 f"weight_average_decay must be between 0 and 1 (exclusive), got {self.weight_average_decay}"
             )
         if isinstance(self.augmentation, dict):
-            self.augmentation = AugmentationConfig(**self.augmentation)
+            self.augmentation = AugmentationConfig.from_dict(self.augmentation)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
