@@ -26,9 +26,9 @@ from siamkit.losses import create_loss
 from siamkit.mining import in_batch_loss
 from siamkit.network import SiameseNetwork
 from siamkit.training.memory import keep_freed_memory_in_heap
+from siamkit.training.optimization import build_optimizer
 from siamkit.training.presets import load_preset, preset_names
 from siamkit.training.recipe import TrainingRecipe
-from siamkit.training.trainer import build_optimizer
 
 
 def seconds_per_step(recipe: TrainingRecipe, steps: int) -> tuple[float, int]:

@@ -105,7 +105,10 @@ def train(
     normalize: Annotated[bool, typer.Option(help="L2-normalise embeddings.")] = False,
     loss: Annotated[
         str,
-        typer.Option(help="contrastive, triplet, binary_cross_entropy, cosface, arcface or supervised_contrastive."),
+        typer.Option(
+            help="contrastive, triplet, binary_cross_entropy, cosface, arcface, supervised_contrastive, "
+            "multi_similarity."
+        ),
     ] = "contrastive",
     margin: Annotated[
         float | None, typer.Option(help="Margin of the loss (contrastive, triplet, cosface, arcface).")

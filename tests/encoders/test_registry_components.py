@@ -115,6 +115,31 @@ def test_bad_encoder_options_are_config_errors() -> None:
         create_encoder(EncoderConfig("vgg", (1, 32, 32), EMBEDDING_DIM))
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"embedding_dim": "128"}, "'embedding_dim' must be a whole number, got '128'"),
+        ({"embedding_dim": 2.5}, "'embedding_dim' must be a whole number"),
+        ({"embedding_dim": True}, "'embedding_dim' must be a whole number"),
+        ({"input_shape": [1, "40", 40]}, "'input_shape' must be a list of whole numbers"),
+        ({"input_shape": "1x40x40"}, "'input_shape' must be a list of whole numbers"),
+        ({"name": 4}, "'name' must be a string"),
+        ({"options": ["widths"]}, "'options' must be an object"),
+    ],
+)
+def test_encoder_config_from_json_refuses_mistyped_fields_by_name(change: dict[str, Any], message: str) -> None:
+    data = {**EncoderConfig("conv4", (1, 40, 40), EMBEDDING_DIM).to_dict(), **change}
+    with pytest.raises(siamkit.ConfigError, match=message):
+        EncoderConfig.from_dict(data)
+    with pytest.raises(siamkit.ConfigError, match="missing input_shape, embedding_dim"):
+        EncoderConfig.from_dict({"name": "conv4"})
+    with pytest.raises(siamkit.ConfigError, match="must be an object"):
+        EncoderConfig.from_dict(["conv4"])  # type: ignore[arg-type]
+    assert EncoderConfig.from_dict(EncoderConfig("conv4", (1, 40, 40), EMBEDDING_DIM).to_dict()) == EncoderConfig(
+        "conv4", (1, 40, 40), EMBEDDING_DIM
+    )
+
+
 # An ensemble's members (and the views' inner encoder) fix the input size in their own configs, and each checks
 # it as above.
 @pytest.mark.parametrize(

@@ -14,7 +14,8 @@ from siamkit.training import clock as clock_module
 from siamkit.training import trainer as trainer_module
 from siamkit.training.clock import TrainingClock
 from siamkit.training.config import TrainConfig
-from siamkit.training.trainer import schedule_factor, train
+from siamkit.training.optimization import schedule_factor
+from siamkit.training.trainer import train
 
 from .conftest import pattern_dataset, small_network
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,15 @@ def test_class_proxy_losses_refuse_what_they_cannot_train(quick_config: TrainCon
         train(small_network(comparison="cosine"), pairs, config)
     with pytest.raises(ConfigError, match="loss_learning_rate must be positive"):
         dataclasses.replace(config, loss_learning_rate=0.0)
+
+
+def test_multi_similarity_trains_on_angles_and_refuses_raw_euclidean_embeddings(quick_config: TrainConfig) -> None:
+    config = dataclasses.replace(quick_config, loss="multi_similarity", loss_options={"base": 0.5})
+    result = train(small_network(comparison="cosine"), pattern_dataset(), config)
+    losses = [record["loss"] for record in result.history if "loss" in record]
+    assert all(math.isfinite(value) for value in losses)
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
+    with pytest.raises(ConfigError, match="shapes the angles between embeddings only"):
+        train(small_network(), pattern_dataset(), config)  # Euclidean on raw embeddings
+    with pytest.raises(ConfigError, match="mines nothing"):
+        train(small_network(comparison="cosine"), pattern_dataset(), dataclasses.replace(config, mining="hard"))

@@ -24,14 +24,19 @@ class SiameseLoss(nn.Module):
     Attributes:
         input_kind: What the loss consumes: `pairs` (scores of pairs with 1 = same / 0 = different labels),
             `triplets` (anchor-positive and anchor-negative distances), `regression` (distances with
-            target distances), `classes` (embeddings with class labels: losses with a learned proxy per
-            class, which mine nothing) or `batch` (the similarity of every batch item with every other, with
-            class labels: losses that weigh all of a batch's comparisons at once and mine nothing).
+            target distances), `classes` (embeddings with class labels, taken as they are: losses with a
+            learned proxy per class, and multi-similarity, which compares the embeddings by cosine and picks
+            its pairs itself; neither takes siamkit's mining) or `batch` (the similarity of every batch item
+            with every other, with class labels: losses that weigh all of a batch's comparisons at once and
+            mine nothing).
         needs_logits: True when the loss needs a comparison that outputs logits (a learned head).
+        compares_angles: True when the loss shapes only the angles between embeddings (it reads cosines,
+            whatever the comparison), so the model must normalise its embeddings or compare by cosine.
     """
 
     input_kind: LossInput = "pairs"
     needs_logits: bool = False
+    compares_angles: bool = False
 
 
 def register_class_loss(name: str) -> Callable[[Callable[..., SiameseLoss]], Callable[..., SiameseLoss]]:
@@ -49,7 +54,7 @@ def create_loss(
     name: str, *, num_classes: int | None = None, embedding_dim: int | None = None, **options: Any
 ) -> SiameseLoss:
     """Builds the loss registered as `name` (`contrastive`, `triplet`, `binary_cross_entropy`,
-    `distance_regression`, `cosface`, `arcface`, `supervised_contrastive`).
+    `distance_regression`, `cosface`, `arcface`, `supervised_contrastive`, `multi_similarity`).
 
     `num_classes` and `embedding_dim` size the proxies of the class losses (`cosface`, `arcface`); the trainer
     passes them from the training data and network, and other losses ignore them.

@@ -30,6 +30,7 @@ class ClassProxyLoss(SiameseLoss):
     """
 
     input_kind = "classes"
+    compares_angles = True
 
     def __init__(self, num_classes: int, embedding_dim: int, scale: float, margin: float) -> None:
         super().__init__()

@@ -71,7 +71,7 @@ def check_objective(comparison: Comparison, loss: SiameseLoss, strategy: str = "
     elif loss.input_kind == "classes":
         if strategy != "all":
             raise ConfigError(
-                f"loss {_name(loss)} compares every embedding with a proxy of every class and mines nothing; "
+                f"loss {_name(loss)} takes the embeddings as they are and mines nothing (it weighs pairs itself); "
                 f"set training.mining to 'all' (got {strategy!r})"
             )
         _check_distance(comparison, loss)

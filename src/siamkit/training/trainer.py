@@ -12,9 +12,7 @@ averages gradients, and only rank 0 writes.
 from __future__ import annotations
 
 import logging
-import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -24,6 +22,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from siamkit.bundle import threshold_provenance
+from siamkit.comparisons.cosine import CosineDistance
 from siamkit.data.augmentation import augment_images
 from siamkit.data.image_folder import ImageDataset
 from siamkit.data.pairs_csv import PairDataset, TripletDataset
@@ -42,6 +41,7 @@ from siamkit.training.config import EARLY_STOPPING_METRICS, TrainConfig
 from siamkit.training.distributed import DistributedContext, broadcast_flag, start_distributed, stop_distributed
 from siamkit.training.layout import without_unsafe_channels_last
 from siamkit.training.metrics_log import MetricsLog
+from siamkit.training.optimization import build_optimizer, schedule_factor
 from siamkit.training.progress import TrainingProgress
 from siamkit.training.signature_batches import SignatureBatches
 from siamkit.training.validation import validate
@@ -93,74 +93,32 @@ def build_loss(config: TrainConfig, network: SiameseNetwork, train_data: Trainin
 
     Raises:
         ConfigError: A class-proxy loss on data without plain class labels (pair/triplet lists, signatures,
-            where forgeries are single-image classes), on a network built without a config, or on embeddings
-            that are neither L2-normalised nor compared by cosine (the proxies shape their angles only).
+            where forgeries are single-image classes) or on a network built without a config; a loss that
+            shapes angles only (class proxies, multi-similarity) on embeddings that are neither L2-normalised
+            nor compared by cosine, so the comparison would read distances the loss never trained.
     """
     if not takes_class_count(config.loss):
-        return create_loss(config.loss, **config.loss_options)
-    if isinstance(train_data, PairDataset | TripletDataset | SignatureDataset):
+        loss = create_loss(config.loss, **config.loss_options)
+    elif isinstance(train_data, PairDataset | TripletDataset | SignatureDataset):
         raise ConfigError(
             f"loss {config.loss!r} learns a proxy per class and needs labelled classes (data.kind 'images' or "
             "'vectors'), not pair/triplet lists or signatures"
         )
-    if network.config is None:
+    elif network.config is None:
         raise ConfigError(f"loss {config.loss!r} needs a network built from a config (to size its proxies)")
-    if not network.normalize_embeddings and network.config.comparison.name != "cosine":
+    else:
+        loss = create_loss(
+            config.loss,
+            num_classes=train_data.num_classes,
+            embedding_dim=network.config.encoder.embedding_dim,
+            **config.loss_options,
+        )
+    if loss.compares_angles and not (network.normalize_embeddings or isinstance(network.comparison, CosineDistance)):
         raise ConfigError(
             f"loss {config.loss!r} shapes the angles between embeddings only; set network.normalize_embeddings "
             "to true or use the cosine comparison"
         )
-    return create_loss(
-        config.loss,
-        num_classes=train_data.num_classes,
-        embedding_dim=network.config.encoder.embedding_dim,
-        **config.loss_options,
-    )
-
-
-def build_optimizer(
-    network: nn.Module, config: TrainConfig, loss_function: nn.Module | None = None
-) -> torch.optim.Optimizer:
-    """AdamW or SGD; biases and normalisation weights get no weight decay, nor do a loss's class proxies
-    (their length is normalised away, so decay would only raise their effective learning rate); the proxies
-    learn at `config.loss_learning_rate` when it is set."""
-    decayed = [parameter for parameter in network.parameters() if parameter.ndim > 1]
-    undecayed = [parameter for parameter in network.parameters() if parameter.ndim <= 1]
-    groups: list[dict[str, Any]] = [
-        {"params": decayed, "weight_decay": config.weight_decay},
-        {"params": undecayed, "weight_decay": 0.0},
-    ]
-    loss_parameters = [] if loss_function is None else list(loss_function.parameters())
-    if loss_parameters:
-        groups.append(
-            {"params": loss_parameters, "weight_decay": 0.0, "lr": config.loss_learning_rate or config.learning_rate}
-        )
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.learning_rate, momentum=config.momentum, nesterov=True)
-    return torch.optim.AdamW(groups, lr=config.learning_rate)
-
-
-def schedule_factor(
-    config: TrainConfig, total_steps: int, time_fraction: Callable[[], float] | None = None
-) -> Callable[[int], float]:
-    """Learning-rate multiplier for each step: linear warm-up, then the chosen decay.
-
-    `time_fraction` (the share of a time budget used) moves the decay along when it is ahead of the steps.
-    """
-
-    def factor(step: int) -> float:
-        if step < config.warmup_steps:
-            return (step + 1) / config.warmup_steps
-        progress = (step - config.warmup_steps) / max(1, total_steps - config.warmup_steps)
-        if time_fraction is not None:
-            progress = max(progress, time_fraction())
-        if config.schedule == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-        if config.schedule == "step":
-            return 1.0 if progress < 0.6 else 0.1 if progress < 0.85 else 0.01
-        return 1.0
-
-    return factor
+    return loss
 
 
 def make_batch_source(data: TrainingData, config: TrainConfig, context: DistributedContext) -> BatchSource:
