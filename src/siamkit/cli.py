@@ -113,7 +113,9 @@ def train(
     margin: Annotated[
         float | None, typer.Option(help="Margin of the loss (contrastive, triplet, cosface, arcface).")
     ] = None,
-    mining: Annotated[str, typer.Option(help="In-batch mining: all, hard, semi_hard.")] = "all",
+    mining: Annotated[
+        str, typer.Option(help="In-batch mining: all, hard, semi_hard (triplets), multi_similarity (pairs).")
+    ] = "all",
     image_size: Annotated[str, typer.Option(help="HEIGHTxWIDTH (or one number) images are resized to.")] = "28",
     channels: Annotated[int, typer.Option(help="1 (grey) or 3 (colour).")] = 1,
     invert: Annotated[bool, typer.Option(help="Invert grey levels (dark ink becomes bright).")] = False,

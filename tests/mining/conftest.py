@@ -18,12 +18,28 @@ def loop_pairs(labels: list[int], similarity: list[list[float]] | None, strategy
     if strategy == "all":
         return pairs
     assert similarity is not None
+    if strategy == "multi_similarity":
+        return [pair for pair in pairs if _multi_similarity_keeps(labels, similarity, *pair)]
     positives = [pair for pair in pairs if pair[2] == 1]
     negatives = [pair for pair in pairs if pair[2] == 0]
     wanted = min(len(negatives), max(len(positives), 1))
     # Python's sort is stable, so equal similarities keep upper-triangle order.
     hardest = sorted(negatives, key=lambda pair: -similarity[pair[0]][pair[1]])[:wanted]
     return sorted(positives + hardest)
+
+
+def _multi_similarity_keeps(labels: list[int], similarity: list[list[float]], i: int, j: int, same: int) -> bool:
+    """Whether either end keeps pair (i, j): an anchor keeps a negative more alike than its least alike positive
+    minus 0.1, and a positive less alike than its most alike negative plus 0.1."""
+    for anchor, other in ((i, j), (j, i)):
+        row = similarity[anchor]
+        positives = [row[k] for k in range(len(labels)) if k != anchor and labels[k] == labels[anchor]]
+        negatives = [row[k] for k in range(len(labels)) if labels[k] != labels[anchor]]
+        if same and negatives and row[other] - 0.1 < max(negatives):
+            return True
+        if not same and positives and row[other] + 0.1 > min(positives):
+            return True
+    return False
 
 
 def loop_triplets(distances: list[list[float]], labels: list[int], strategy: str, margin: float) -> TripletList:

@@ -180,6 +180,7 @@ def test_single_item_batch_gives_a_zero_pair_loss_and_a_warning(caplog) -> None:
         (EuclideanDistance(), DistanceRegressionLoss(), "all", "target distances"),
         (EuclideanDistance(), ContrastiveLoss(), "semi_hard", "triplet"),
         (EuclideanDistance(), TripletLoss(), "easy", "mining strategy"),
+        (EuclideanDistance(), TripletLoss(), "multi_similarity", "keeps pairs"),
         (EuclideanDistance(), CosFaceLoss(4, 3), "hard", "mines nothing"),
         (LearnedHead(3), CosFaceLoss(4, 3), "all", "distance"),
     ],

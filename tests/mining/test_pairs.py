@@ -16,8 +16,8 @@ def random_similarity(size: int) -> torch.Tensor:
     return values + values.T
 
 
-def test_strategies_are_the_documented_three() -> None:
-    assert MINING_STRATEGIES == ("all", "hard", "semi_hard")
+def test_strategies_are_the_documented_four() -> None:
+    assert MINING_STRATEGIES == ("all", "hard", "semi_hard", "multi_similarity")
 
 
 def test_all_gives_every_upper_triangle_pair_with_its_label(reference_pairs, rows) -> None:
@@ -75,9 +75,33 @@ def test_one_item_gives_no_pairs() -> None:
     assert first.numel() == second.numel() == labels.numel() == 0
 
 
-def test_hard_needs_similarity() -> None:
+@pytest.mark.parametrize("seed", range(5))
+def test_multi_similarity_keeps_the_pairs_either_end_finds_hard(seed, reference_pairs, rows) -> None:
+    torch.manual_seed(seed)
+    similarity = random_similarity(8) * 0.3
+    mined = rows(*mine_pairs(LABELS, similarity, strategy="multi_similarity"))
+    assert mined == reference_pairs(LABELS.tolist(), similarity.tolist(), "multi_similarity")
+    assert 0 < len(mined) < 8 * 7 // 2  # random scores: some pairs are hard, not all
+
+
+def test_multi_similarity_drops_every_pair_of_a_well_separated_batch(rows) -> None:
+    same = (LABELS[:, None] == LABELS[None, :]).double()
+    separated = same * 0.9 - (1 - same) * 0.9  # every positive at 0.9, every negative at -0.9
+    assert rows(*mine_pairs(LABELS, separated, strategy="multi_similarity")) == []
+    # One negative pair as alike as the positives: it is kept, and so are its ends' positives within 0.1 of it.
+    confused = separated.clone()
+    confused[0, 1] = confused[1, 0] = 0.85
+    first, second, labels = mine_pairs(LABELS, confused, strategy="multi_similarity")
+    kept = set(zip(first.tolist(), second.tolist(), labels.tolist(), strict=True))
+    assert (0, 1, 0) in kept
+    assert {(0, 3, 1), (0, 6, 1), (1, 4, 1), (1, 7, 1)} <= kept
+    assert all(0 in pair[:2] or 1 in pair[:2] for pair in kept)
+
+
+@pytest.mark.parametrize("strategy", ["hard", "multi_similarity"])
+def test_hard_strategies_need_similarity(strategy: str) -> None:
     with pytest.raises(ConfigError, match="similarity"):
-        mine_pairs(LABELS, strategy="hard")
+        mine_pairs(LABELS, strategy=strategy)
 
 
 def test_semi_hard_is_refused_for_pairs() -> None:

@@ -55,6 +55,19 @@ def test_hard_mining_keeps_positives_and_the_most_alike_negatives_never_an_exclu
     assert found == {(0, 1): 1, (4, 5): 1, (0, 2): 0, (4, 6): 0}
 
 
+def test_multi_similarity_mining_keeps_confused_pairs_never_an_excluded_one() -> None:
+    similarity = torch.zeros(7, 7)
+    similarity[0, 1] = similarity[1, 0] = 0.9  # writer 0's genuine pair, well apart from everything else
+    similarity[4, 5] = similarity[5, 4] = 0.3  # writer 1's genuine pair, as alike as its forgery below
+    similarity[4, 6] = similarity[6, 4] = 0.35
+    similarity[2, 3] = similarity[3, 2] = 10.0  # excluded, however alike
+    first, second, labels = signature_pairs_in_batch(WRITERS, GENUINE, similarity, strategy="multi_similarity")
+    found = {(int(a), int(b)): int(label) for a, b, label in zip(first, second, labels, strict=True)}
+    assert (2, 3) not in found
+    assert found[(4, 6)] == 0 and found[(4, 5)] == 1  # the confused writer's pairs
+    assert (0, 1) not in found and (0, 2) not in found  # the separated writer's pairs are easy
+
+
 def test_contrastive_loss_matches_a_hand_computation() -> None:
     embeddings = torch.randn(7, 3)
     comparison = create_comparison(ComparisonConfig("euclidean"), 3)

@@ -104,6 +104,8 @@ def test_bad_arguments() -> None:
         mine_triplets(distances, LABELS, "all", chunk_size=0)
     with pytest.raises(ConfigError, match="mining strategy"):
         mine_triplets(distances, LABELS, "random")
+    with pytest.raises(ConfigError, match="keeps pairs"):
+        mine_triplets(distances, LABELS, "multi_similarity")
     with pytest.raises(DataError, match="distances"):
         mine_triplets(distances[:, :5], LABELS, "all")
     with pytest.raises(DataError, match="labels"):

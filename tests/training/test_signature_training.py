@@ -151,3 +151,15 @@ def test_signatures_refuse_quarter_turns_of_oblong_images(signature_folder: Path
     spec = DataSpec(train=str(signature_folder), kind="signatures", class_transforms=["identity", "rotate90"])
     with pytest.raises(ConfigError, match="square images"):
         load_training_data(spec, PREPROCESSING)
+
+
+@pytest.mark.parametrize(("loss", "mining"), [("contrastive", "multi_similarity"), ("multi_similarity", "all")])
+def test_multi_similarity_mining_and_loss_train_on_signatures(
+    signature_folder: Path, tmp_path: Path, loss: str, mining: str
+) -> None:
+    recipe = tiny_recipe(signature_folder, tmp_path / "run")
+    recipe.training.loss, recipe.training.mining = loss, mining
+    result = run_recipe(recipe)
+    assert result.bundle_path is not None and result.steps == 3 * 4
+    losses = [record["loss"] for record in result.history if "loss" in record]
+    assert losses and all(np.isfinite(losses))

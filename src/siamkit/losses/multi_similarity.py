@@ -18,6 +18,28 @@ from siamkit.errors import ConfigError
 from siamkit.losses.base import LOSSES, SiameseLoss
 
 
+def multi_similarity_pairs(
+    labels: torch.Tensor, similarity: torch.Tensor, epsilon: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mining step: `(B, B)` bool masks of the positives and negatives each anchor (row) keeps.
+
+    Args:
+        labels: `(B,)` class labels.
+        similarity: `(B, B)` similarities, larger = more alike; read, not differentiated.
+        epsilon: Tolerance, in the similarity's units.
+    """
+    same_class = labels.unsqueeze(0) == labels.unsqueeze(1)
+    positives = same_class & ~torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
+    negatives = ~same_class
+    scores = similarity.detach()
+    least_alike_positive = scores.masked_fill(~positives, float("inf")).amin(dim=1, keepdim=True)
+    most_alike_negative = scores.masked_fill(~negatives, float("-inf")).amax(dim=1, keepdim=True)
+    return (
+        positives & (scores - epsilon < most_alike_negative),
+        negatives & (scores + epsilon > least_alike_positive),
+    )
+
+
 def _soft_maximum_plus_one(values: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     """`log(1 + sum(exp(values)))` over the kept entries of each row (0 for a row with none kept)."""
     masked = values.masked_fill(~keep, float("-inf"))
@@ -70,19 +92,15 @@ class MultiSimilarityLoss(SiameseLoss):
         unit = F.normalize(embeddings, dim=1, eps=1e-8)
         similarities = unit @ unit.T
         itself = torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
-        same_class = labels.unsqueeze(0) == labels.unsqueeze(1)
-        positives = same_class & ~itself
-        negatives = ~same_class
+        positives = (labels.unsqueeze(0) == labels.unsqueeze(1)) & ~itself
         anchors = positives.any(dim=1)
         if not bool(anchors.any()):
             return embeddings.sum() * 0.0  # no positive pair: nothing to learn, but stay on the graph
-        if self.epsilon is not None:
+        if self.epsilon is None:
+            negatives = labels.unsqueeze(0) != labels.unsqueeze(1)
+        else:
             # The selection reads the scores but is not differentiated: it only decides which pairs count.
-            scores = similarities.detach()
-            least_alike_positive = scores.masked_fill(~positives, float("inf")).amin(dim=1, keepdim=True)
-            most_alike_negative = scores.masked_fill(~negatives, float("-inf")).amax(dim=1, keepdim=True)
-            negatives = negatives & (scores + self.epsilon > least_alike_positive)
-            positives = positives & (scores - self.epsilon < most_alike_negative)
+            positives, negatives = multi_similarity_pairs(labels, similarities, self.epsilon)
         pull = _soft_maximum_plus_one(-self.alpha * (similarities - self.base), positives) / self.alpha
         push = _soft_maximum_plus_one(self.beta * (similarities - self.base), negatives) / self.beta
         return (pull + push)[anchors].mean()

@@ -7,12 +7,18 @@ data that already comes as explicit pairs or triplets.
 
 from siamkit.mining.objective import check_objective, in_batch_loss, pair_loss, triplet_loss
 from siamkit.mining.pairs import mine_pairs
-from siamkit.mining.strategies import MINING_STRATEGIES, PAIR_MINING_STRATEGIES, check_strategy
+from siamkit.mining.strategies import (
+    MINING_STRATEGIES,
+    PAIR_MINING_STRATEGIES,
+    TRIPLET_MINING_STRATEGIES,
+    check_strategy,
+)
 from siamkit.mining.triplets import mine_triplets
 
 __all__ = [
     "MINING_STRATEGIES",
     "PAIR_MINING_STRATEGIES",
+    "TRIPLET_MINING_STRATEGIES",
     "check_objective",
     "check_strategy",
     "in_batch_loss",

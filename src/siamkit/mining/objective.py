@@ -67,6 +67,7 @@ def check_objective(comparison: Comparison, loss: SiameseLoss, strategy: str = "
         check_strategy(strategy, for_pairs=True)
         _check_pair_scores(comparison, loss)
     elif loss.input_kind == "triplets":
+        check_strategy(strategy, for_triplets=True)
         _check_distance(comparison, loss)
     elif loss.input_kind == "classes":
         if strategy != "all":
@@ -123,7 +124,8 @@ def in_batch_loss(
         labels: `(B,)` class labels; pairs of equal labels are "same" (1).
         comparison: Scores pairs of embeddings.
         loss: A pair or triplet loss.
-        strategy: `all`, `hard` or `semi_hard` (triplet losses only); see `mine_pairs`, `mine_triplets`.
+        strategy: `all`, `hard`, `semi_hard` (triplet losses only) or `multi_similarity` (pair losses only);
+            see `mine_pairs`, `mine_triplets`.
         margin: Semi-hard band width; defaults to the loss's `margin`, else 0.2.
         chunk_size: Anchors mined at once (memory is about `chunk_size x B x B` booleans).
 

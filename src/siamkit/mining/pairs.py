@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from siamkit.errors import ConfigError, DataError
+from siamkit.losses.multi_similarity import multi_similarity_pairs
 from siamkit.mining.strategies import check_strategy
 
 
@@ -23,8 +24,16 @@ def check_square(matrix: torch.Tensor, batch_size: int, name: str) -> None:
         )
 
 
+# Multi-similarity mining's tolerance, in the similarity's units (pytorch-metric-learning's default; on unit
+# embeddings a Euclidean similarity of -d moves by about as much as the cosine for d near 1).
+MULTI_SIMILARITY_EPSILON = 0.1
+
+
 def mine_pairs(
-    labels: torch.Tensor, similarity: torch.Tensor | None = None, strategy: str = "all"
+    labels: torch.Tensor,
+    similarity: torch.Tensor | None = None,
+    strategy: str = "all",
+    epsilon: float = MULTI_SIMILARITY_EPSILON,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Picks pairs `(i, j)` with `i < j` from a batch and labels them 1 (same class) or 0 (different).
 
@@ -35,21 +44,27 @@ def mine_pairs(
             the pair set balanced while spending the negative half on the pairs the model confuses most.
             Ties are broken towards the earlier pair in upper-triangle order, so the result is
             deterministic.
+        `multi_similarity`: the pair-mining step of Wang et al.'s multi-similarity loss (pytorch-metric-learning's
+            `MultiSimilarityMiner`): seen from each anchor, a negative is kept if it is more alike than the
+            anchor's least alike positive minus `epsilon`, a positive if it is less alike than the anchor's
+            most alike negative plus `epsilon`; a pair is kept if either of its two items keeps it. Unlike
+            `hard`, the number of pairs follows how confused the batch is, and easy positives are dropped too.
         `semi_hard`: not defined for pairs (it is relative to an anchor-positive distance); raises a
             ConfigError. Use it with a triplet loss.
 
     Args:
         labels: `(B,)` class labels.
         similarity: `(B, B)` matrix where larger means more alike (for instance
-            `comparison.similarity(comparison.pairwise(e, e))`); needed by `hard`, ignored by `all`.
-            It is only read, never differentiated.
-        strategy: `all` or `hard`.
+            `comparison.similarity(comparison.pairwise(e, e))`); needed by `hard` and `multi_similarity`,
+            ignored by `all`. It is only read, never differentiated.
+        strategy: `all`, `hard` or `multi_similarity`.
+        epsilon: The tolerance of `multi_similarity`, in the units of `similarity`.
 
     Returns:
         `(first_index, second_index, pair_labels)`, each `(P,)` int64, in upper-triangle (row-major) order.
 
     Raises:
-        ConfigError: Unknown strategy, `semi_hard`, or `hard` without `similarity`.
+        ConfigError: Unknown strategy, `semi_hard`, or `hard` / `multi_similarity` without `similarity`.
         DataError: `labels` or `similarity` have the wrong shape.
     """
     check_strategy(strategy, for_pairs=True)
@@ -59,8 +74,13 @@ def mine_pairs(
     if strategy == "all":
         return first, second, pair_labels
     if similarity is None:
-        raise ConfigError("hard pair mining needs the (B, B) similarity matrix of the batch")
+        raise ConfigError(f"{strategy} pair mining needs the (B, B) similarity matrix of the batch")
     check_square(similarity, batch_size, "similarity")
+    if strategy == "multi_similarity":
+        kept_positives, kept_negatives = multi_similarity_pairs(labels, similarity, epsilon)
+        kept = kept_positives | kept_negatives
+        chosen = (kept | kept.T)[first, second]  # a pair is kept if either of its items keeps it
+        return first[chosen], second[chosen], pair_labels[chosen]
     positive_indices = torch.nonzero(pair_labels == 1).flatten()
     negative_indices = torch.nonzero(pair_labels == 0).flatten()
     wanted = min(int(negative_indices.numel()), max(int(positive_indices.numel()), 1))

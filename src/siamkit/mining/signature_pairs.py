@@ -47,7 +47,8 @@ def signature_pairs_in_batch(
         writers: `(B,)` writer of each signature.
         genuine: `(B,)` True for genuine signatures.
         similarity: `(B, B)` similarities (larger = more alike), needed by `hard`.
-        strategy: `all` or `hard` (every positive and as many of the most alike negatives), as `mine_pairs`.
+        strategy: `all`, `hard` (every positive and as many of the most alike negatives) or
+            `multi_similarity`, as `mine_pairs`.
     """
     if writers.shape != genuine.shape or writers.ndim != 1:
         raise DataError(f"writers and genuine must be (B,) each, got {tuple(writers.shape)} and {tuple(genuine.shape)}")
@@ -78,7 +79,7 @@ def signature_in_batch_loss(
         genuine: `(B,)` True for genuine signatures.
         comparison: Scores pairs of embeddings.
         loss: A pair or triplet loss.
-        strategy: Mining strategy (`all`, `hard`; `semi_hard` for triplets).
+        strategy: Mining strategy (`all`, `hard`; `semi_hard` for triplets, `multi_similarity` for pairs).
     """
     writers = writers.to(embeddings.device)
     genuine = genuine.to(embeddings.device)

@@ -49,7 +49,7 @@ def mine_triplets(
         ConfigError: Unknown strategy or `chunk_size < 1`.
         DataError: `labels` or `distances` have the wrong shape.
     """
-    check_strategy(strategy)
+    check_strategy(strategy, for_triplets=True)
     if chunk_size < 1:
         raise ConfigError(f"mining chunk_size must be at least 1, got {chunk_size}")
     batch_size = check_labels(labels)

@@ -35,7 +35,8 @@ class TrainConfig:
         loss: Registered loss name (`contrastive`, `triplet`, `binary_cross_entropy`, or a class-proxy loss,
             `cosface` or `arcface`, which learns one vector per training class and needs `mining` 'all').
         loss_options: Keyword options of the loss (`margin`, `scale`, ...).
-        mining: How pairs/triplets are formed from a batch's embeddings (`all`, `hard`, `semi_hard`).
+        mining: How pairs/triplets are formed from a batch's embeddings (`all`, `hard`, `semi_hard` for
+            triplets, `multi_similarity` for pairs).
         optimizer: `adamw` or `sgd`.
         learning_rate: Peak learning rate.
         loss_learning_rate: Peak learning rate of the loss's own parameters (the class proxies of `cosface` and
