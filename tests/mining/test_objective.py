@@ -54,7 +54,7 @@ def loop_triplet(distances: list[list[float]], triplets: list[tuple[int, int, in
     return sum(max(0.0, distances[a][p] - distances[a][n] + margin) for a, p, n in triplets) / len(triplets)
 
 
-@pytest.mark.parametrize("strategy", ["all", "hard"])
+@pytest.mark.parametrize("strategy", ["all", "hard", "multi_similarity"])
 def test_contrastive_matches_the_loop(strategy, reference_pairs) -> None:
     points = embeddings()
     values = points.tolist()
@@ -88,7 +88,7 @@ def test_semi_hard_band_uses_the_loss_margin_unless_one_is_given(reference_tripl
     assert narrow.item() != pytest.approx(default.item())
 
 
-@pytest.mark.parametrize("strategy", ["all", "hard"])
+@pytest.mark.parametrize("strategy", ["all", "hard", "multi_similarity"])
 def test_binary_cross_entropy_with_a_koch_head_matches_the_loop(strategy, reference_pairs) -> None:
     head = LearnedHead(3, hidden_dims=(), features=("absolute_difference",)).double()
     weights, bias = head.mlp[0].weight[0].tolist(), head.mlp[0].bias[0].item()
@@ -98,7 +98,8 @@ def test_binary_cross_entropy_with_a_koch_head_matches_the_loop(strategy, refere
     def logit(i: int, j: int) -> float:
         return sum(w * abs(x - y) for w, x, y in zip(weights, values[i], values[j], strict=True)) + bias
 
-    similarity = [[logit(i, j) for j in range(8)] for i in range(8)]
+    # Mining reads the head's same-probabilities (the sigmoid of its logits), as users' thresholds do.
+    similarity = [[1.0 / (1.0 + math.exp(-logit(i, j))) for j in range(8)] for i in range(8)]
     pairs = reference_pairs(LABELS.tolist(), similarity, strategy)
     expected = loop_binary_cross_entropy([logit(i, j) for i, j, _ in pairs], [same for _, _, same in pairs])
     loss = in_batch_loss(points, LABELS, head, BinaryCrossEntropyLoss(), strategy)
@@ -125,6 +126,8 @@ def test_binary_cross_entropy_with_a_deep_head_matches_per_pair_calls(reference_
         (SquaredEuclideanDistance(), TripletLoss(), "semi_hard"),
         (MahalanobisDistance(3), TripletLoss(), "hard"),
         (LearnedHead(3), BinaryCrossEntropyLoss(), "hard"),
+        (EuclideanDistance(), ContrastiveLoss(), "multi_similarity"),
+        (LearnedHead(3), BinaryCrossEntropyLoss(), "multi_similarity"),
     ],
 )
 def test_gradients_reach_embeddings_and_are_finite(comparison, loss, strategy) -> None:

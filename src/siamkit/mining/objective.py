@@ -165,7 +165,7 @@ def _pair_objective(
     if comparison.outputs_logits:
         # A learned head costs a forward pass per pair, so only the mined pairs get one with gradients.
         similarity = None
-        if strategy == "hard":
+        if strategy != "all":  # hard and multi-similarity mining read the batch's similarities
             with torch.no_grad():
                 similarity = comparison.similarity(comparison.pairwise(embeddings, embeddings))
         first, second, pair_labels = mine_pairs(labels, similarity, strategy)

@@ -46,7 +46,7 @@ def signature_pairs_in_batch(
     Args:
         writers: `(B,)` writer of each signature.
         genuine: `(B,)` True for genuine signatures.
-        similarity: `(B, B)` similarities (larger = more alike), needed by `hard`.
+        similarity: `(B, B)` similarities (larger = more alike), needed by `hard` and `multi_similarity`.
         strategy: `all`, `hard` (every positive and as many of the most alike negatives) or
             `multi_similarity`, as `mine_pairs`.
     """
@@ -92,7 +92,7 @@ def signature_in_batch_loss(
         raise DataError(f"signature loss needs (B, D) embeddings for {writers.shape[0]} signatures")
     if comparison.outputs_logits:
         similarity = None
-        if strategy == "hard":
+        if strategy != "all":
             with torch.no_grad():
                 similarity = comparison.similarity(comparison.pairwise(embeddings, embeddings))
         first, second, pair_labels = signature_pairs_in_batch(writers, genuine, similarity, strategy)
