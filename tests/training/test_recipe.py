@@ -111,3 +111,21 @@ def test_keeping_freed_memory_is_reported_honestly() -> None:
     code = "from siamkit.training.memory import keep_freed_memory_in_heap as k; print(k())"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() in {"True", "False"}
+
+
+def test_a_loss_that_cannot_train_is_refused_before_the_run_folder_is_written(tmp_path: Path) -> None:
+    for label in range(3):
+        (tmp_path / "data" / f"c{label}").mkdir(parents=True)
+        for index in range(4):
+            Image.fromarray(np.full((20, 20), 60 * label + 10 * index, dtype=np.uint8)).save(
+                tmp_path / "data" / f"c{label}" / f"{index}.png"
+            )
+    options = {
+        **OPTIONS, "data": str(tmp_path / "data"), "output": tmp_path / "run", "validation_classes": 0.0,
+        "comparison": "euclidean", "normalize": False, "loss": "multi_similarity", "margin": None, "mining": "all",
+    }  # fmt: skip
+    recipe = recipe_from_options(**options)  # type: ignore[arg-type]
+    recipe.training.show_progress = False
+    with pytest.raises(ConfigError, match="shapes the angles between embeddings only"):
+        run_recipe(recipe)
+    assert not (tmp_path / "run").exists()

@@ -31,7 +31,7 @@ from siamkit.mining import check_strategy
 from siamkit.network import SiameseConfig, SiameseNetwork
 from siamkit.training.config import TrainConfig
 from siamkit.training.initial_weights import check_initial_weights, load_initial_weights
-from siamkit.training.trainer import TrainResult, train
+from siamkit.training.trainer import TrainResult, prepare_loss, train
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +173,10 @@ def run_recipe(recipe: TrainingRecipe, resume: bool = False) -> TrainResult:
     network = SiameseNetwork.from_config(recipe.network)
     if recipe.training.initial_weights is not None:
         load_initial_weights(network, recipe.training.initial_weights)
+    # A loss that cannot train on this network and data is refused before the run folder is written; the
+    # check may draw class proxies, so the random state training starts from is put back.
+    with torch.random.fork_rng(devices=[]):
+        prepare_loss(recipe.training, network, train_data)
     recipe.training.output_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(recipe.training.output_dir / "recipe.json", json.dumps(recipe.to_dict(), indent=2) + "\n")
     return train(

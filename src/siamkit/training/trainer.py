@@ -121,6 +121,18 @@ def build_loss(config: TrainConfig, network: SiameseNetwork, train_data: Trainin
     return loss
 
 
+def prepare_loss(config: TrainConfig, network: SiameseNetwork, train_data: TrainingData) -> SiameseLoss:
+    """The configured loss (`build_loss`), checked against the network's comparison and the mining strategy.
+
+    Raises:
+        ConfigError: See `build_loss` and `siamkit.mining.check_objective`.
+    """
+    loss = build_loss(config, network, train_data)
+    if not isinstance(train_data, PairDataset | TripletDataset):  # explicit lists are checked by pair/triplet_loss
+        check_objective(network.comparison, loss, config.mining)
+    return loss
+
+
 def make_batch_source(data: TrainingData, config: TrainConfig, context: DistributedContext) -> BatchSource:
     """Class batches for labelled data sets, pair/triplet batches for explicit lists, writer batches with
     skilled forgeries for signatures."""
@@ -216,12 +228,10 @@ def _train(
     context: DistributedContext,
 ) -> TrainResult:
     device = context.device
-    loss_function = build_loss(config, network, train_data).to(device)
+    loss_function = prepare_loss(config, network, train_data).to(device)
     if context.is_distributed:
         for parameter in loss_function.parameters():  # every process starts from rank 0's class proxies
             torch.distributed.broadcast(parameter.data, src=0)
-    if not isinstance(train_data, PairDataset | TripletDataset):  # explicit lists are checked by pair/triplet_loss
-        check_objective(network.comparison, loss_function, config.mining)
     network.to(device)
     config = without_unsafe_channels_last(config, network, device)
     if config.channels_last and preprocessing.kind == "image":
