@@ -62,6 +62,8 @@ def _fits(value: Any, expected: Any) -> bool:
         return isinstance(value, (str, os.PathLike))  # paths are often given as Path objects
     if expected is Path:
         return isinstance(value, (str, Path))
+    if origin is dict or expected is dict:
+        return isinstance(value, dict)  # the entries are free-form options, checked where they are used
     if origin in (tuple, list):
         if not isinstance(value, (tuple, list)):
             return False
@@ -72,11 +74,11 @@ def _fits(value: Any, expected: Any) -> bool:
         return len(value) == len(arguments) and all(
             _fits(item, kind) for item, kind in zip(value, arguments, strict=True)
         )
-    return True  # nested configs, dicts of options, callables: checked where they are used
+    return True  # nested configs, callables: checked where they are used
 
 
 _NAMES = {type(None): "null", bool: "true or false", int: "a whole number", float: "a number", str: "a string",
-          Path: "a path"}  # fmt: skip
+          Path: "a path", dict: "an object"}  # fmt: skip
 _PLURALS = {int: "whole numbers", float: "numbers", str: "strings"}
 _COUNTS = {2: "two", 3: "three"}
 
@@ -85,6 +87,8 @@ def _describe(expected: Any) -> str:
     origin, arguments = typing.get_origin(expected), typing.get_args(expected)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_describe(argument) for argument in arguments)
+    if origin is dict:
+        return "an object"
     if origin in (tuple, list):
         if not arguments:
             return "a list"

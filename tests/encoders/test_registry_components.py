@@ -118,13 +118,13 @@ def test_bad_encoder_options_are_config_errors() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"embedding_dim": "128"}, "'embedding_dim' must be a whole number, got '128'"),
-        ({"embedding_dim": 2.5}, "'embedding_dim' must be a whole number"),
-        ({"embedding_dim": True}, "'embedding_dim' must be a whole number"),
-        ({"input_shape": [1, "40", 40]}, "'input_shape' must be a list of whole numbers"),
-        ({"input_shape": "1x40x40"}, "'input_shape' must be a list of whole numbers"),
-        ({"name": 4}, "'name' must be a string"),
-        ({"options": ["widths"]}, "'options' must be an object"),
+        ({"embedding_dim": "128"}, "encoder embedding_dim must be a whole number, got '128'"),
+        ({"embedding_dim": 2.5}, "encoder embedding_dim must be a whole number"),
+        ({"embedding_dim": True}, "encoder embedding_dim must be a whole number"),
+        ({"input_shape": [1, "40", 40]}, "encoder input_shape must be a list of whole numbers"),
+        ({"input_shape": "1x40x40"}, "encoder input_shape must be a list of whole numbers"),
+        ({"name": 4}, "encoder name must be a string"),
+        ({"options": ["widths"]}, "encoder options must be an object"),
     ],
 )
 def test_encoder_config_from_json_refuses_mistyped_fields_by_name(change: dict[str, Any], message: str) -> None:

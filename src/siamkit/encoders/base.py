@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+from siamkit.config_types import check_field_types
 from siamkit.errors import ConfigError
 from siamkit.registry import Registry
 
@@ -40,36 +40,27 @@ class EncoderConfig:
             "options": dict(self.options),
         }
 
+    def __post_init__(self) -> None:
+        check_field_types(self, "encoder")
+        self.input_shape = tuple(int(size) for size in self.input_shape)
+        self.embedding_dim = int(self.embedding_dim)
+        self.options = dict(self.options)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EncoderConfig:
-        """Rebuilds a config from `to_dict`'s output, refusing a field of the wrong type by name (a JSON
-        `"embedding_dim": "128"` or `2.5` is a mistake to report, not a value to convert)."""
+        """Rebuilds a config from `to_dict`'s output; a field of the wrong type (a JSON `"embedding_dim":
+        "128"` or `2.5`) is named by the field check, not converted."""
         if not isinstance(data, dict):
             raise ConfigError(f"encoder config must be an object, got {type(data).__name__}")
         missing = [key for key in ("name", "input_shape", "embedding_dim") if key not in data]
         if missing:
             raise ConfigError(f"encoder config is missing {', '.join(missing)}")
-        name, shape, options = data["name"], data["input_shape"], data.get("options", {})
-        if not isinstance(name, str):
-            raise ConfigError(f"encoder config field 'name' must be a string, got {name!r}")
-        if not isinstance(shape, list | tuple) or not all(_is_whole_number(size) for size in shape):
-            raise ConfigError(f"encoder config field 'input_shape' must be a list of whole numbers, got {shape!r}")
-        if not _is_whole_number(data["embedding_dim"]):
-            raise ConfigError(
-                f"encoder config field 'embedding_dim' must be a whole number, got {data['embedding_dim']!r}"
-            )
-        if not isinstance(options, dict):
-            raise ConfigError(f"encoder config field 'options' must be an object, got {options!r}")
         return cls(
-            name=name,
-            input_shape=tuple(int(size) for size in shape),
-            embedding_dim=int(data["embedding_dim"]),
-            options=dict(options),
+            name=data["name"],
+            input_shape=data["input_shape"],
+            embedding_dim=data["embedding_dim"],
+            options=data.get("options", {}),
         )
-
-
-def _is_whole_number(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def create_encoder(config: EncoderConfig) -> nn.Module:

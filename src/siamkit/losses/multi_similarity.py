@@ -17,6 +17,10 @@ import torch.nn.functional as F
 from siamkit.errors import ConfigError
 from siamkit.losses.base import LOSSES, SiameseLoss
 
+# Mining tolerance, in the similarity's units (pytorch-metric-learning's default; on unit embeddings a Euclidean
+# similarity of -d moves by about as much as the cosine for d near 1, so the miner uses it for distances too).
+MULTI_SIMILARITY_EPSILON = 0.1
+
 
 def multi_similarity_pairs(
     labels: torch.Tensor, similarity: torch.Tensor, epsilon: float
@@ -69,7 +73,13 @@ class MultiSimilarityLoss(SiameseLoss):
     input_kind = "classes"
     compares_angles = True
 
-    def __init__(self, alpha: float = 2.0, beta: float = 50.0, base: float = 0.5, epsilon: float | None = 0.1) -> None:
+    def __init__(
+        self,
+        alpha: float = 2.0,
+        beta: float = 50.0,
+        base: float = 0.5,
+        epsilon: float | None = MULTI_SIMILARITY_EPSILON,
+    ) -> None:
         super().__init__()
         if not alpha > 0 or not beta > 0:
             raise ConfigError(f"multi_similarity: alpha and beta must be positive, got {alpha} and {beta}")
@@ -108,7 +118,7 @@ class MultiSimilarityLoss(SiameseLoss):
 
 @LOSSES.register("multi_similarity")
 def build_multi_similarity(
-    alpha: float = 2.0, beta: float = 50.0, base: float = 0.5, epsilon: float | None = 0.1
+    alpha: float = 2.0, beta: float = 50.0, base: float = 0.5, epsilon: float | None = MULTI_SIMILARITY_EPSILON
 ) -> SiameseLoss:
     """Multi-similarity loss with its sharpness `alpha` / `beta`, cosine `base` and mining `epsilon`."""
     return MultiSimilarityLoss(alpha, beta, base, epsilon)

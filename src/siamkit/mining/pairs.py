@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from siamkit.errors import ConfigError, DataError
-from siamkit.losses.multi_similarity import multi_similarity_pairs
+from siamkit.losses.multi_similarity import MULTI_SIMILARITY_EPSILON, multi_similarity_pairs
 from siamkit.mining.strategies import check_strategy
 
 
@@ -22,11 +22,6 @@ def check_square(matrix: torch.Tensor, batch_size: int, name: str) -> None:
         raise DataError(
             f"{name} must be a ({batch_size}, {batch_size}) matrix for {batch_size} labels, got {tuple(matrix.shape)}"
         )
-
-
-# Multi-similarity mining's tolerance, in the similarity's units (pytorch-metric-learning's default; on unit
-# embeddings a Euclidean similarity of -d moves by about as much as the cosine for d near 1).
-MULTI_SIMILARITY_EPSILON = 0.1
 
 
 def mine_pairs(
