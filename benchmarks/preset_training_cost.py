@@ -25,6 +25,7 @@ from siamkit.data.augmentation import augment_images
 from siamkit.losses import create_loss
 from siamkit.mining import in_batch_loss
 from siamkit.network import SiameseNetwork
+from siamkit.training.layout import without_unsafe_channels_last
 from siamkit.training.memory import keep_freed_memory_in_heap
 from siamkit.training.optimization import build_optimizer
 from siamkit.training.presets import load_preset, preset_names
@@ -33,9 +34,10 @@ from siamkit.training.recipe import TrainingRecipe
 
 def seconds_per_step(recipe: TrainingRecipe, steps: int) -> tuple[float, int]:
     """Mean wall seconds of one training step of `recipe`, and its batch size."""
-    training = recipe.training
     network = SiameseNetwork.from_config(recipe.network)
-    if training.channels_last:  # as the trainer does
+    # As the trainer does: channels-last, unless the network has convolutions oneDNN gets wrong in that layout.
+    training = without_unsafe_channels_last(recipe.training, network, torch.device("cpu"))
+    if training.channels_last:
         network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     network.train()
     optimizer = build_optimizer(network, training)
