@@ -355,6 +355,12 @@ def _register_applications() -> None:
         "test-time-views",
         epilog="Example: siamkit test-time-views --model runs/x/model --views 8 --output models/x-views",
     )(test_time_views_command)
+    from siamkit.export.commands import export_command
+
+    app.command(
+        "export",
+        epilog="Example: siamkit export --model models/faces --output faces-onnx",
+    )(export_command)
     from siamkit.applications.landmarks.cli import landmarks_command
 
     app.command(

@@ -11,15 +11,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from siamkit.bundle import compute_fingerprint, load_bundle, network_state, save_bundle
 from siamkit.data.preprocessing import ImageSource, PreprocessingConfig, load_image_array, normalize_batch
-from siamkit.errors import ConfigError, DataError
+from siamkit.errors import BundleError, ConfigError, DataError
 from siamkit.network import SiameseNetwork
+
+if TYPE_CHECKING:
+    from siamkit.export import OnnxModel
 
 Inputs = ImageSource | Sequence[ImageSource] | torch.Tensor | np.ndarray
 
@@ -95,7 +98,71 @@ def embed_prepared(
     return torch.cat(outputs)
 
 
-class SiameseModel:
+def support_set(
+    support_examples: Mapping[str, ImageSource] | Sequence[ImageSource],
+) -> tuple[list[str], list[ImageSource]]:
+    """The labels and examples of a one-shot support set: `{label: example}`, or a list labelled by index."""
+    if isinstance(support_examples, Mapping):
+        labels = [str(label) for label in support_examples]
+        sources = list(support_examples.values())
+    else:
+        sources = list(support_examples)
+        labels = [str(index) for index in range(len(sources))]
+    if not sources:
+        raise DataError("classify_one_shot needs at least one support example")
+    return labels, sources
+
+
+class DecisionRule:
+    """What a model does with a pair's score: its threshold decides, its calibration gives a probability.
+
+    Shared by `SiameseModel` and the ONNX Runtime `siamkit.export.OnnxModel`, so both decide alike.
+
+    Attributes:
+        threshold: Decision threshold on the score (None until calibrated).
+        calibration: Serialised score-to-probability map (see `siamkit.evaluation.calibration`), or None.
+    """
+
+    threshold: float | None = None
+    calibration: dict[str, Any] | None = None
+
+    @property
+    def higher_is_more_similar(self) -> bool:
+        """True when larger scores mean more alike (similarities, probabilities), False for distances."""
+        raise NotImplementedError
+
+    def similarity_from_score(self, scores: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Scores turned so that larger always means more alike (for calibration and ROC)."""
+        values = np.asarray(scores, dtype=np.float64)
+        return values if self.higher_is_more_similar else -values
+
+    def probability(self, scores: torch.Tensor | np.ndarray) -> np.ndarray | None:
+        """Calibrated probabilities of "same" for scores, or None without a calibration."""
+        if self.calibration is None:
+            return None
+        from siamkit.evaluation.calibration import calibration_from_dict
+
+        return calibration_from_dict(self.calibration).probability(self.similarity_from_score(scores))
+
+    def decide(self, score: float) -> bool:
+        """Applies the threshold to one score."""
+        if self.threshold is None:
+            raise ConfigError("this model has no decision threshold yet; run `siamkit calibrate` first")
+        return score >= self.threshold if self.higher_is_more_similar else score <= self.threshold
+
+    def verification_result(self, score: float) -> VerificationResult:
+        """The decision on one pair's score, with the threshold and (when calibrated) the probability."""
+        probability = self.probability(np.array([score]))
+        return VerificationResult(
+            same=self.decide(score),
+            score=score,
+            threshold=float(self.threshold),  # type: ignore[arg-type]
+            probability=None if probability is None else float(probability[0]),
+            higher_is_more_similar=self.higher_is_more_similar,
+        )
+
+
+class SiameseModel(DecisionRule):
     """A Siamese network ready for inference: preprocessing, embedding, scoring and deciding.
 
     Args:
@@ -126,6 +193,7 @@ class SiameseModel:
         self.metadata = dict(metadata or {})
         self.threshold_provenance = threshold_provenance
         self.device = torch.device(device)
+        self.onnx_export: OnnxModel | None = None
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> SiameseModel:
@@ -200,7 +268,36 @@ class SiameseModel:
 
     def embed(self, inputs: Inputs, batch_size: int = 256, branch: int = 0) -> torch.Tensor:
         """Embeddings `(N, D)` (float32, on the CPU) of the inputs, in order."""
-        return embed_prepared(self.network, self.prepare(inputs), self.preprocessing, self.device, batch_size, branch)
+        prepared = self.prepare(inputs)
+        if self.onnx_export is not None:
+            chunks = [self.onnx_export.embed(chunk.numpy(), branch) for chunk in prepared.split(batch_size)]
+            return torch.from_numpy(np.concatenate(chunks))
+        return embed_prepared(self.network, prepared, self.preprocessing, self.device, batch_size, branch)
+
+    def use_onnx_export(self, folder: str | Path, threads: int | None = None) -> None:
+        """Embeds with ONNX Runtime from now on, through an ONNX export of this very bundle (`siamkit export`).
+
+        The export was checked against this network when it was written, so embeddings, scores and decisions
+        stay the bundle's (to about 1e-6) at ONNX Runtime's speed; the comparison still runs here.
+
+        Args:
+            folder: The folder `siamkit export` wrote from this bundle.
+            threads: ONNX Runtime's intra-op threads; None uses every core.
+
+        Raises:
+            BundleError: The folder is not a readable export, or it was exported from other weights or
+                preprocessing (its fingerprint differs).
+        """
+        from siamkit.export import OnnxModel
+
+        exported = OnnxModel(folder, threads=threads)
+        source = exported.manifest.get("source") or {}
+        if source.get("fingerprint") != self.fingerprint:
+            raise BundleError(
+                f"{folder}: exported from another model (fingerprint {str(source.get('fingerprint'))[:12]}, this "
+                f"bundle's {self.fingerprint[:12]}); export this bundle again with `siamkit export`"
+            )
+        self.onnx_export = exported
 
     @torch.no_grad()
     def score_embeddings(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
@@ -216,25 +313,6 @@ class SiameseModel:
         raw = comparison.pairwise(queries.to(self.device), references.to(self.device))
         return comparison.to_score(raw).float().cpu()
 
-    def similarity_from_score(self, scores: torch.Tensor | np.ndarray) -> np.ndarray:
-        """Scores turned so that larger always means more alike (for calibration and ROC)."""
-        values = np.asarray(scores, dtype=np.float64)
-        return values if self.higher_is_more_similar else -values
-
-    def probability(self, scores: torch.Tensor | np.ndarray) -> np.ndarray | None:
-        """Calibrated probabilities of "same" for scores, or None without a calibration."""
-        if self.calibration is None:
-            return None
-        from siamkit.evaluation.calibration import calibration_from_dict
-
-        return calibration_from_dict(self.calibration).probability(self.similarity_from_score(scores))
-
-    def decide(self, score: float) -> bool:
-        """Applies the threshold to one score."""
-        if self.threshold is None:
-            raise ConfigError("this model has no decision threshold yet; run `siamkit calibrate` first")
-        return score >= self.threshold if self.higher_is_more_similar else score <= self.threshold
-
     def verify(self, first: ImageSource, second: ImageSource) -> VerificationResult:
         """Decides whether two inputs show the same identity/class."""
         if self.network.is_half_twin:
@@ -247,15 +325,7 @@ class SiameseModel:
                 else self.embed(np.stack([np.asarray(first, dtype=np.float32), np.asarray(second, dtype=np.float32)]))
             )
             first_embedding, second_embedding = both[:1], both[1:]
-        score = float(self.score_embeddings(first_embedding, second_embedding)[0])
-        probability = self.probability(np.array([score]))
-        return VerificationResult(
-            same=self.decide(score),
-            score=score,
-            threshold=float(self.threshold),  # type: ignore[arg-type]
-            probability=None if probability is None else float(probability[0]),
-            higher_is_more_similar=self.higher_is_more_similar,
-        )
+        return self.verification_result(float(self.score_embeddings(first_embedding, second_embedding)[0]))
 
     def classify_one_shot(
         self, query: ImageSource, support_examples: Mapping[str, ImageSource] | Sequence[ImageSource]
@@ -266,14 +336,7 @@ class SiameseModel:
             query: The input to recognise.
             support_examples: `{label: example}`, or a list whose labels are its indices.
         """
-        if isinstance(support_examples, Mapping):
-            labels = [str(label) for label in support_examples]
-            sources = list(support_examples.values())
-        else:
-            sources = list(support_examples)
-            labels = [str(index) for index in range(len(sources))]
-        if not sources:
-            raise DataError("classify_one_shot needs at least one support example")
+        labels, sources = support_set(support_examples)
         query_embedding = self.embed([query])
         support_embeddings = self.embed(sources, branch=1 if self.network.is_half_twin else 0)
         scores = self.pairwise_scores(query_embedding, support_embeddings)[0]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from siamkit.ensemble import combine_bundles
 
 from .conftest import TinyCharacters, run_benchmark
@@ -33,3 +35,20 @@ def test_a_missing_bundle_stops_with_its_name(tmp_path: Path) -> None:
         .splitlines()[-1]
         .startswith(f"bundle_inference_cost.py: error: {tmp_path / 'absent'}: not a model bundle folder")
     )
+
+
+def test_onnx_runtime_is_timed_beside_pytorch_on_the_same_images(
+    tiny_characters: TinyCharacters, tmp_path: Path
+) -> None:
+    out = tmp_path / "cost.json"
+    completed = run_benchmark(
+        "bundle_inference_cost.py", "--model", str(tiny_characters.model), "--onnx",
+        "--images", "8", "--repeats", "2", "--json-out", str(out),
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [(row["model"], row["engine"]) for row in rows] == [
+        (str(tiny_characters.model), "pytorch"), (str(tiny_characters.model), "onnxruntime")
+    ]  # fmt: skip
+    assert rows[1]["speedup_over_pytorch"] == pytest.approx(rows[0]["seconds_per_image"] / rows[1]["seconds_per_image"])
+    assert 0 <= rows[1]["max_abs_difference_from_pytorch"] < 1e-4

@@ -180,18 +180,38 @@ def test_mahalanobis_starts_as_euclidean_and_follows_its_matrix() -> None:
     np.testing.assert_allclose(mahalanobis(points, anchors).detach().numpy(), expected, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", COMPARISONS.names())
-def test_save_and_reload_give_bit_identical_scores(name, tmp_path: Path) -> None:
+def vector_model(name: str) -> siamkit.SiameseModel:
+    """A small MLP on 6-long vectors with the comparison `name`, its weights moved off their initial values."""
     config = SiameseConfig(
         encoder=EncoderConfig("mlp", (6,), DIMENSIONS, {"hidden_dims": [8]}),
         comparison=ComparisonConfig(name, COMPARISON_OPTIONS[name]),
     )
     network = SiameseNetwork.from_config(config)
     perturb(network.comparison)
-    model = siamkit.SiameseModel(network, PreprocessingConfig(kind="vector", vector_length=6))
+    return siamkit.SiameseModel(network, PreprocessingConfig(kind="vector", vector_length=6))
+
+
+@pytest.mark.parametrize("name", COMPARISONS.names())
+def test_save_and_reload_give_bit_identical_scores(name, tmp_path: Path) -> None:
+    model = vector_model(name)
     first, second = model.embed(torch.randn(5, 6)), model.embed(torch.randn(3, 6))
     model.save(tmp_path / "bundle")
     loaded = siamkit.load(tmp_path / "bundle")
     assert torch.equal(loaded.pairwise_scores(first, second), model.pairwise_scores(first, second))
     assert torch.equal(loaded.score_embeddings(first[:3], second), model.score_embeddings(first[:3], second))
     assert loaded.fingerprint == model.fingerprint
+
+
+@pytest.mark.parametrize("name", COMPARISONS.names())
+def test_onnx_export_scores_as_pytorch_does(name, tmp_path: Path) -> None:
+    from siamkit.export import OnnxModel, export_onnx
+
+    model = vector_model(name)
+    export_onnx(model, tmp_path / "export")
+    exported = OnnxModel(tmp_path / "export")
+    first, second = torch.randn(9, 6), torch.randn(9, 6)
+    expected = model.score_embeddings(model.embed(first), model.embed(second)).numpy()
+    actual = exported.score_embeddings(exported.embed(first.numpy()), exported.embed(second.numpy()))
+    assert actual.shape == (9,)
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
+    assert exported.higher_is_more_similar == model.higher_is_more_similar

@@ -208,3 +208,23 @@ def test_half_twin_has_two_parameter_sets_trained_separately() -> None:
     first_branch_loss = network.embed(inputs, branch=0).square().sum()
     assert all(gradient is None for gradient in gradients(first_branch_loss, second_parameters))
     assert all(gradient is not None for gradient in gradients(first_branch_loss, first_parameters))
+
+
+@pytest.mark.parametrize("name", ENCODERS.names())
+def test_onnx_export_embeds_as_pytorch_does_at_any_batch_size(name, tmp_path: Path) -> None:
+    from siamkit.export import OnnxModel, export_onnx
+
+    config = encoder_config(name)
+    network = SiameseNetwork.from_config(SiameseConfig(encoder=config, normalize_embeddings=name == "conv4"))
+    network.train()
+    network.embed(torch.rand(4, *config.input_shape))  # batch-norm statistics away from their initial values
+    model = siamkit.SiameseModel(network, preprocessing_for(config.input_shape))
+    export = export_onnx(model, tmp_path / "export")
+    exported = OnnxModel(tmp_path / "export")
+    for count in (1, 7):
+        inputs = raw_inputs(config.input_shape, count)
+        expected = model.embed(inputs).numpy()
+        actual = exported.embed(inputs.numpy())
+        assert actual.shape == expected.shape
+        assert abs(actual - expected).max() <= 1e-4 * max(1.0, abs(expected).max())
+    assert export.max_abs_differences["encoder"] <= 1e-3

@@ -82,15 +82,66 @@ def test_healthz_names_the_model_and_the_gallery(
     assert gallery_client.get("/healthz").json() == {
         "status": "ok",
         "model": fingerprint,
+        "engine": "pytorch",
         "gallery": True,
         "identities": 0,
     }
     assert plain_client.get("/healthz").json() == {
         "status": "ok",
         "model": fingerprint,
+        "engine": "pytorch",
         "gallery": False,
         "identities": 0,
     }
+
+
+@pytest.fixture(scope="module")
+def onnx_export_path(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from siamkit.export import export_onnx
+
+    path = tmp_path_factory.mktemp("onnx") / "export"
+    export_onnx(SiameseModel.load(model_path), path)
+    return path
+
+
+def test_an_onnx_export_of_the_bundle_embeds_every_request(
+    model_path: Path, onnx_export_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIAMKIT_TOKEN", TOKEN)
+    config = ServiceConfig(model_path=model_path, onnx_path=onnx_export_path, gallery_path=tmp_path / "g.gallery")
+    app = create_app(config)
+    calls = []
+    exported = app.state.engine.model.onnx_export
+    real_embed = exported.embed
+    monkeypatch.setattr(
+        exported, "embed", lambda batch, branch=0: calls.append(len(batch)) or real_embed(batch, branch)
+    )
+    with TestClient(app) as client:
+        assert client.get("/healthz").json()["engine"] == "onnxruntime"
+        for first, second in [(0, 60), (30, 200)]:
+            result = client.post("/v1/verify", files={"first": image_file(first), "second": image_file(second)}).json()
+            assert result["score"] == pytest.approx(distance(first, second), abs=1e-5)
+            assert result["same"] is (distance(first, second) <= 1.0)
+        response = client.post(
+            "/v1/identities", files={"images": image_file(100)}, data={"identity": "grey"}, headers=WRITE
+        )
+        assert response.status_code == 201, response.text
+        found = client.post("/v1/identify", files={"image": image_file(110)}).json()
+        assert found["identity"] == "grey"
+        assert found["candidates"][0]["score"] == pytest.approx(distance(110, 100), abs=1e-5)
+    assert sum(calls) == 2 + 2 + 1 + 1  # every image went through ONNX Runtime, none through PyTorch
+
+
+def test_an_onnx_export_of_other_weights_is_refused_before_serving(model_path: Path, tmp_path: Path) -> None:
+    from siamkit.errors import BundleError
+    from siamkit.export import export_onnx
+
+    other = SiameseModel.load(model_path)
+    with torch.no_grad():
+        other.network.encoder[1].weight.mul_(2.0)
+    export_onnx(other, tmp_path / "other-export")
+    with pytest.raises(BundleError, match=r"other-export: exported from another model \(fingerprint"):
+        create_app(ServiceConfig(model_path=model_path, onnx_path=tmp_path / "other-export"))
 
 
 def test_the_model_card_is_the_served_model_s(model_path: Path, plain_client: TestClient) -> None:

@@ -100,3 +100,22 @@ def test_a_locked_gallery_is_a_one_line_error(
     finally:
         holder.close()
     assert str(locked) in line and "locked by another process" in line
+
+
+def test_serve_onnx_passes_the_export_and_refuses_a_missing_one_in_one_line(
+    model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from siamkit.export import export_onnx
+
+    export_onnx(SiameseModel.load(model_path), tmp_path / "export")
+    started: dict[str, Any] = {}
+
+    def fake_run(app: Any, host: str, port: int, log_level: str) -> None:
+        started.update(engine=app.state.engine.model.onnx_export, config=app.state.engine.config)
+        app.state.engine.close()
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    run_cli(monkeypatch, "serve", "--model", str(model_path), "--onnx", str(tmp_path / "export"))
+    assert started["config"].onnx_path == tmp_path / "export" and started["engine"] is not None
+    line = serve_error(monkeypatch, capsys, "--model", str(model_path), "--onnx", str(tmp_path / "absent"))
+    assert "absent/siamkit-onnx.json: missing" in line

@@ -45,6 +45,8 @@ class ServiceEngine:
     def __init__(self, config: ServiceConfig, model: SiameseModel | None = None) -> None:
         if model is None:
             model = SiameseModel.load(config.model_path)
+        if config.onnx_path is not None:
+            model.use_onnx_export(config.onnx_path)
         if model.preprocessing.kind != "image":
             raise ConfigError(f"{config.model_path}: the service serves image models; this one embeds vectors")
         if model.threshold is None:
@@ -225,4 +227,11 @@ class ServiceEngine:
     async def health(self) -> dict[str, Any]:
         """The model's fingerprint and whether a gallery is loaded, with its identity count."""
         count = 0 if self.gallery is None else await self.gallery.run(len)
-        return {"status": "ok", "model": self.fingerprint, "gallery": self.gallery is not None, "identities": count}
+        engine = "onnxruntime" if self.model.onnx_export is not None else "pytorch"
+        return {
+            "status": "ok",
+            "model": self.fingerprint,
+            "engine": engine,
+            "gallery": self.gallery is not None,
+            "identities": count,
+        }
