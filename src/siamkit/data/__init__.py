@@ -1,6 +1,12 @@
 """Data: reading image folders, zips, pair lists and vectors; preprocessing; sampling; augmentation."""
 
-from siamkit.data.augmentation import AugmentationConfig, augment_images, random_affine, random_stroke_thickening
+from siamkit.data.augmentation import (
+    AugmentationConfig,
+    augment_images,
+    random_affine,
+    random_erasing,
+    random_stroke_thickening,
+)
 from siamkit.data.class_split import group_of
 from siamkit.data.decoding import ZipMember, load_image_arrays
 from siamkit.data.digits import load_digits_dataset
@@ -37,6 +43,7 @@ __all__ = [
     "normalize_batch",
     "open_image",
     "random_affine",
+    "random_erasing",
     "random_stroke_thickening",
     "read_pairs_csv",
     "read_single_vector",

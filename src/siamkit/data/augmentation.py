@@ -51,6 +51,11 @@ class AugmentationConfig:
             smooth field: random shifts at `elastic_grid` x `elastic_grid` control points, interpolated bicubically
             over the image, so strokes bend locally the way one hand's strokes differ from one signing to the next.
         elastic_grid: Control points per side of the elastic field; fewer points give broader, smoother bends.
+        erase_probability: Chance that an image has one random rectangle erased to `fill` (random erasing, Zhong
+            et al. 2020, after the other distortions); 0 = off. A network that cannot count on every part of the
+            image being there learns to use all of it, as person re-identification models do against occlusion.
+        erase_area: `(low, high)` range of the erased rectangle's share of the image; its aspect ratio is drawn
+            log-uniformly from 0.3 to 3.3 (the paper's range), and it always lies inside the image.
     """
 
     enabled: bool = False
@@ -65,10 +70,13 @@ class AugmentationConfig:
     thicken_strokes: int = 0
     elastic_pixels: float = 0.0
     elastic_grid: int = 4
+    erase_probability: float = 0.0
+    erase_area: tuple[float, float] = (0.02, 0.2)
 
     def __post_init__(self) -> None:
         check_field_types(self, "augmentation")
         self.scale_range = (float(self.scale_range[0]), float(self.scale_range[1]))
+        self.erase_area = (float(self.erase_area[0]), float(self.erase_area[1]))
         if self.rotation_degrees < 0 or self.translation_pixels < 0:
             raise ConfigError("augmentation rotation_degrees and translation_pixels must not be negative")
         if not 0 <= self.shear < 1:
@@ -86,6 +94,11 @@ class AugmentationConfig:
             raise ConfigError(f"augmentation elastic_pixels must be in [0, 32], got {self.elastic_pixels}")
         if self.elastic_grid < 2:
             raise ConfigError(f"augmentation elastic_grid must be at least 2, got {self.elastic_grid}")
+        if not 0 <= self.erase_probability <= 1:
+            raise ConfigError(f"augmentation erase_probability must be in [0, 1], got {self.erase_probability}")
+        low, high = self.erase_area
+        if not 0 < low <= high <= 1:
+            raise ConfigError(f"augmentation erase_area must satisfy 0 < low <= high <= 1, got {self.erase_area}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -96,6 +109,11 @@ class AugmentationConfig:
         if not self.elastic_pixels:
             del data["elastic_pixels"]
             del data["elastic_grid"]
+        if self.erase_probability:
+            data["erase_area"] = list(self.erase_area)
+        else:
+            del data["erase_probability"]
+            del data["erase_area"]
         return data
 
     @classmethod
@@ -275,8 +293,63 @@ def random_stroke_thickening(
     return output
 
 
+# Random erasing's aspect ratios (height / width) are drawn log-uniformly between these, as in Zhong et al.
+ERASE_ASPECT_RANGE = (0.3, 1 / 0.3)
+
+
+def erased_rectangles(
+    batch_size: int, height: int, width: int, config: AugmentationConfig, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Each image's rectangle to erase as `(B, 4)` integer `(top, left, rectangle height, rectangle width)`, with
+    a zero height and width for images that drew none.
+
+    Five uniform numbers per image, in this order: erase or not, area share, log aspect ratio, vertical and
+    horizontal position of the rectangle within the room the image leaves it.
+    """
+    draws = torch.rand(batch_size, 5, generator=generator, dtype=torch.float64)
+    low, high = config.erase_area
+    area = (low + draws[:, 1] * (high - low)) * height * width
+    log_low, log_high = math.log(ERASE_ASPECT_RANGE[0]), math.log(ERASE_ASPECT_RANGE[1])
+    aspect = torch.exp(log_low + draws[:, 2] * (log_high - log_low))
+    sides_height = torch.sqrt(area * aspect).round().clamp(1, height)
+    sides_width = torch.sqrt(area / aspect).round().clamp(1, width)
+    top = (draws[:, 3] * (height - sides_height + 1)).floor()
+    left = (draws[:, 4] * (width - sides_width + 1)).floor()
+    chosen = draws[:, 0] < config.erase_probability
+    rectangles = torch.stack([top, left, sides_height, sides_width], dim=1).long()
+    rectangles[~chosen, 2:] = 0
+    return rectangles
+
+
+def random_erasing(
+    batch: torch.Tensor, config: AugmentationConfig, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Erases one random rectangle of some images of `batch` to `config.fill` (`erase_probability` each).
+
+    Draws its random numbers only when the option is on, so recipes without it keep their exact random streams.
+
+    Returns:
+        `batch` itself when the option is off, otherwise a new tensor.
+    """
+    if not config.enabled or config.erase_probability == 0:
+        return batch
+    if batch.ndim != 4 or not batch.is_floating_point():
+        raise DataError(f"random_erasing needs a float (B, C, H, W) batch, got {batch.dtype} {tuple(batch.shape)}")
+    size, _, height, width = batch.shape
+    rectangles = erased_rectangles(size, height, width, config, generator).to(batch.device)
+    top, left, sides_height, sides_width = (rectangles[:, index, None] for index in range(4))
+    rows = torch.arange(height, device=batch.device)[None, :]
+    columns = torch.arange(width, device=batch.device)[None, :]
+    inside_rows = (rows >= top) & (rows < top + sides_height)  # (B, H)
+    inside_columns = (columns >= left) & (columns < left + sides_width)  # (B, W)
+    mask = (inside_rows[:, :, None] & inside_columns[:, None, :])[:, None]  # (B, 1, H, W)
+    return batch.masked_fill(mask, config.fill)
+
+
 def augment_images(
     batch: torch.Tensor, config: AugmentationConfig, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """All of a training batch's distortions: stroke thickening (if on), then the random affine transform."""
-    return random_affine(random_stroke_thickening(batch, config, generator), config, generator)
+    """All of a training batch's distortions: stroke thickening (if on), the random affine transform, then
+    random erasing (if on)."""
+    thickened = random_stroke_thickening(batch, config, generator)
+    return random_erasing(random_affine(thickened, config, generator), config, generator)
