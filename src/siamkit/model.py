@@ -289,6 +289,7 @@ class SiameseModel(DecisionRule):
                 preprocessing (its fingerprint differs).
         """
         from siamkit.export import OnnxModel
+        from siamkit.export.onnx_export import DEFAULT_TOLERANCE
 
         exported = OnnxModel(folder, threads=threads)
         source = exported.manifest.get("source") or {}
@@ -297,6 +298,20 @@ class SiameseModel(DecisionRule):
                 f"{folder}: exported from another model (fingerprint {str(source.get('fingerprint'))[:12]}, this "
                 f"bundle's {self.fingerprint[:12]}); export this bundle again with `siamkit export`"
             )
+        # The manifest names the bundle, but a graph file could have been replaced since: embed two random
+        # inputs both ways before trusting it.
+        generator = torch.Generator().manual_seed(0)
+        shape = (2, *self.preprocessing.input_shape)
+        probe = (
+            torch.randn(shape, generator=generator)
+            if self.preprocessing.kind == "vector"
+            else torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator)
+        )
+        for branch in (0, 1) if self.network.is_half_twin else (0,):
+            expected = embed_prepared(self.network, probe, self.preprocessing, self.device, branch=branch).numpy()
+            actual = exported.embed(probe.numpy(), branch)
+            if actual.shape != expected.shape or not np.allclose(actual, expected, rtol=0, atol=DEFAULT_TOLERANCE):
+                raise BundleError(f"{folder}: its graphs do not embed as this bundle does; export the bundle again")
         self.onnx_export = exported
 
     @torch.no_grad()

@@ -272,3 +272,14 @@ def test_a_model_told_to_use_its_export_embeds_in_onnx_runtime_only(tmp_path: Pa
         torch.testing.assert_close(model.embed(pictures, batch_size=3, branch=branch), expected[branch])
     result = model.verify(pictures[0], pictures[1])
     assert result.score == pytest.approx(expected_result.score, abs=1e-5) and result.same == expected_result.same
+
+
+def test_an_export_whose_graph_was_swapped_is_refused_by_the_model(tmp_path: Path) -> None:
+    model, other = calibrated_model(), calibrated_model()
+    export_onnx(model, tmp_path / "export")
+    export_onnx(other, tmp_path / "other")
+    # The manifest still names `model`, but the encoder graph is now another network's.
+    (tmp_path / "export" / "encoder.onnx").write_bytes((tmp_path / "other" / "encoder.onnx").read_bytes())
+    with pytest.raises(BundleError, match=r"export: its graphs do not embed as this bundle does"):
+        model.use_onnx_export(tmp_path / "export")
+    assert model.onnx_export is None
