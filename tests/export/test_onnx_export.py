@@ -200,6 +200,10 @@ def test_a_broken_export_folder_is_named_when_loaded(tmp_path: Path) -> None:
     manifest_path.write_text(json.dumps({**manifest, "format_version": 99}))
     with pytest.raises(BundleError, match="format_version 99 is not 1"):
         OnnxModel(tmp_path / "export")
+    outside = {**manifest, "graphs": {**manifest["graphs"], "encoder": {"file": "../bundle/model.safetensors"}}}
+    manifest_path.write_text(json.dumps(outside))
+    with pytest.raises(BundleError, match=r"graphs\.encoder\.file must be a file name in the folder"):
+        OnnxModel(tmp_path / "export")
     manifest_path.write_text(json.dumps(manifest))
     (tmp_path / "export" / "comparison.onnx").write_bytes(b"not a graph")
     with pytest.raises(BundleError, match=r"comparison\.onnx: not a readable ONNX graph"):

@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 
 from siamkit.data.preprocessing import ImageSource, PreprocessingConfig, load_image_array
-from siamkit.errors import BundleError, ConfigError, DataError, SiamkitError
+from siamkit.errors import BundleError, ConfigError, DataError
 from siamkit.export.onnx_export import (
-    COMPARISON_FILE,
     MANIFEST_FILE,
     ONNX_FORMAT,
     ONNX_FORMAT_VERSION,
@@ -72,7 +71,13 @@ class OnnxModel(DecisionRule):
         self._higher_is_more_similar = bool(self.manifest["comparison"].get("higher_is_more_similar"))
         self._sessions: dict[str, Any] = {}
         for role, graph in self.manifest["graphs"].items():
-            path = self.folder / str(graph.get("file", COMPARISON_FILE if role == "comparison" else ""))
+            name = graph.get("file") if isinstance(graph, dict) else None
+            # A graph is a file of the export folder itself, never a path leading elsewhere.
+            if not isinstance(name, str) or not name or Path(name).name != name:
+                raise BundleError(
+                    f"{self.folder / MANIFEST_FILE}: graphs.{role}.file must be a file name in the folder"
+                )
+            path = self.folder / name
             if not path.is_file():
                 raise BundleError(f"{path}: missing; the export is incomplete")
             try:
@@ -122,8 +127,6 @@ class OnnxModel(DecisionRule):
         input_name = self._sessions[role].get_inputs()[0].name
         try:
             return np.asarray(self._sessions[role].run(None, {input_name: batch})[0])
-        except SiamkitError:
-            raise
         except Exception as error:  # e.g. an input shape the graph does not take
             raise DataError(f"the encoder graph refused the input ({str(error).splitlines()[0]})") from None
 
