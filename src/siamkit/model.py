@@ -289,7 +289,7 @@ class SiameseModel(DecisionRule):
                 preprocessing (its fingerprint differs).
         """
         from siamkit.export import OnnxModel
-        from siamkit.export.onnx_export import DEFAULT_TOLERANCE
+        from siamkit.export.onnx_export import DEFAULT_TOLERANCE, random_inputs
 
         exported = OnnxModel(folder, threads=threads)
         source = exported.manifest.get("source") or {}
@@ -300,13 +300,7 @@ class SiameseModel(DecisionRule):
             )
         # The manifest names the bundle, but a graph file could have been replaced since: embed two random
         # inputs both ways before trusting it.
-        generator = torch.Generator().manual_seed(0)
-        shape = (2, *self.preprocessing.input_shape)
-        probe = (
-            torch.randn(shape, generator=generator)
-            if self.preprocessing.kind == "vector"
-            else torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator)
-        )
+        probe = random_inputs(self.preprocessing, self.preprocessing.input_shape, 2, torch.Generator().manual_seed(0))
         for branch in (0, 1) if self.network.is_half_twin else (0,):
             expected = embed_prepared(self.network, probe, self.preprocessing, self.device, branch=branch).numpy()
             actual = exported.embed(probe.numpy(), branch)

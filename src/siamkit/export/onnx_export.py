@@ -116,11 +116,16 @@ def import_onnx_runtime() -> Any:
     return onnxruntime
 
 
-def _random_inputs(preprocessing: PreprocessingConfig, input_shape: tuple[int, ...], count: int) -> torch.Tensor:
-    """Inputs of the kind the encoder graph takes: uint8 images, or float32 vectors."""
+def random_inputs(
+    preprocessing: PreprocessingConfig,
+    input_shape: tuple[int, ...],
+    count: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Random inputs of the kind an encoder takes after preprocessing: uint8 images, or float32 vectors."""
     if preprocessing.kind == "vector":
-        return torch.randn(count, *input_shape)
-    return torch.randint(0, 256, (count, *input_shape), dtype=torch.uint8)
+        return torch.randn(count, *input_shape, generator=generator)
+    return torch.randint(0, 256, (count, *input_shape), dtype=torch.uint8, generator=generator)
 
 
 def _export_graph(
@@ -238,7 +243,7 @@ def _write_export(
             graph = _EmbeddingGraph(network, preprocessing, branch).eval()
 
             def branch_inputs(count: int, shape: tuple[int, ...] = shape) -> dict[str, torch.Tensor]:
-                return {input_name: _random_inputs(preprocessing, shape, count)}
+                return {input_name: random_inputs(preprocessing, shape, count)}
 
             result.max_abs_differences[role] = _export_checked(
                 graph, branch_inputs, "embeddings", staging / file_name, role, tolerance, onnxruntime
