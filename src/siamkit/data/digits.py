@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
 
 from siamkit.data.image_folder import ImageDataset
 from siamkit.data.preprocessing import PreprocessingConfig
@@ -27,6 +26,8 @@ def load_digits_dataset(image_size: tuple[int, int] = (28, 28)) -> ImageDataset:
     height, width = int(image_size[0]), int(image_size[1])
     if height < 1 or width < 1:
         raise ConfigError(f"image_size must be positive, got {image_size}")
+    from sklearn.datasets import load_digits  # scikit-learn takes ~1.5 s to import: only the demo needs it
+
     digits = load_digits()
     pixels = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1) * (255.0 / _DIGITS_MAXIMUM)
     if (height, width) != tuple(pixels.shape[-2:]):

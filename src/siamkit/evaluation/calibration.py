@@ -17,9 +17,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.special import expit, log_expit
-from sklearn.isotonic import IsotonicRegression
 
 from siamkit.errors import ConfigError
 from siamkit.evaluation.verification import check_scores_and_labels, rates_at_threshold, verification_metrics
@@ -122,6 +119,8 @@ class PlattCalibration(ScoreCalibration):
     method: ClassVar[str] = "platt"
 
     def probability(self, similarities: np.ndarray) -> np.ndarray:
+        from scipy.special import expit  # scipy and scikit-learn are imported when used: `siamkit` starts faster
+
         values = np.asarray(similarities, dtype=np.float64)
         return np.asarray(expit(self.slope * values + self.intercept))
 
@@ -135,6 +134,9 @@ class PlattCalibration(ScoreCalibration):
         Targets are `(N+ + 1) / (N+ + 2)` for "same" and `1 / (N- + 2)` for "different" (Platt, 1999), which
         keeps the slope finite when the calibration pairs are perfectly separated.
         """
+        from scipy.optimize import minimize
+        from scipy.special import expit, log_expit
+
         positives = int(labels.sum())
         negatives = int(labels.shape[0] - positives)
         targets = np.where(labels == 1, (positives + 1.0) / (positives + 2.0), 1.0 / (negatives + 2.0))
@@ -182,6 +184,8 @@ class IsotonicCalibration(ScoreCalibration):
     @classmethod
     def fit(cls, similarities: np.ndarray, labels: np.ndarray) -> IsotonicCalibration:
         """Fits scikit-learn's isotonic regression and keeps only its breakpoints."""
+        from sklearn.isotonic import IsotonicRegression
+
         regression = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
         regression.fit(similarities, labels.astype(np.float64))
         return cls(

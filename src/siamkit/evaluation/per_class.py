@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.metrics import roc_curve
 
 from siamkit.errors import DataError
 from siamkit.evaluation.verification import check_scores_and_labels, equal_error_rate
@@ -59,6 +58,8 @@ class ClassBreakdown:
 def _class_eer(scores: np.ndarray, labels: np.ndarray) -> float | None:
     if labels.min() == labels.max():
         return None
+    from sklearn.metrics import roc_curve  # imported when needed: keeps `siamkit` quick to start
+
     false_accept_rates, true_accept_rates, thresholds = roc_curve(labels, scores)
     eer, _ = equal_error_rate(false_accept_rates, true_accept_rates, thresholds)
     return eer

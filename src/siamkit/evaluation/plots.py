@@ -11,14 +11,13 @@ import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
-from scipy.stats import norm
+
+if TYPE_CHECKING:  # matplotlib and scipy.stats are imported when a plot is drawn: `siamkit` starts faster
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 from siamkit.atomic import write_bytes_atomic
 from siamkit.errors import DataError
@@ -35,6 +34,9 @@ _NOT_METRICS = frozenset({"step", "epoch", "time", "seconds", "images_per_second
 
 
 def _new_figure(width: float = 6.0, height: float = 4.5) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
@@ -48,10 +50,17 @@ def _save(figure: Figure, path: str | Path) -> Path:
     return Path(path)
 
 
+def _probit(rates: Any) -> np.ndarray:
+    """The standard normal quantile of error rates: the DET plot's axis scale."""
+    from scipy.stats import norm
+
+    return np.asarray(norm.ppf(rates))
+
+
 def _normal_deviate_axes(axes: Axes, x_label: str, y_label: str, title: str) -> None:
     """Error-rate axes on the probit scale, ticked in percent, over the DET range."""
-    low, high = norm.ppf(_DET_LIMITS)
-    ticks = norm.ppf(_DET_TICKS)
+    low, high = _probit(_DET_LIMITS)
+    ticks = _probit(_DET_TICKS)
     labels = [f"{100 * value:g}" for value in _DET_TICKS]
     axes.set_xticks(ticks, labels)
     axes.set_yticks(ticks, labels)
@@ -98,10 +107,10 @@ def plot_det(metrics: VerificationMetrics, path: str | Path) -> Path:
     frr = np.clip(1.0 - metrics.tpr, low, high)
     figure = _new_figure()
     axes = figure.add_subplot()
-    axes.plot(norm.ppf(far), norm.ppf(frr), color="tab:blue", linewidth=2, label="DET")
+    axes.plot(_probit(far), _probit(frr), color="tab:blue", linewidth=2, label="DET")
     eer = float(np.clip(metrics.eer, low, high))
-    axes.plot([norm.ppf(eer)], [norm.ppf(eer)], "o", color="tab:red", label=f"EER = {metrics.eer:.4f}")
-    axes.plot(norm.ppf(_DET_LIMITS), norm.ppf(_DET_LIMITS), color="grey", linestyle=":", linewidth=1)
+    axes.plot([_probit(eer)], [_probit(eer)], "o", color="tab:red", label=f"EER = {metrics.eer:.4f}")
+    axes.plot(_probit(_DET_LIMITS), _probit(_DET_LIMITS), color="grey", linestyle=":", linewidth=1)
     _normal_deviate_axes(axes, "False accept rate (%)", "False reject rate (%)", "DET curve (normal-deviate scale)")
     axes.legend(loc="upper right")
     return _save(figure, path)
@@ -123,6 +132,8 @@ def plot_cmc(cmc: Sequence[float], path: str | Path, references: int) -> Path:
     if len(cmc) > 20:
         axes.set_xscale("log")
     else:
+        from matplotlib.ticker import MaxNLocator
+
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylim(min(cmc[0], 0.9) - 0.05, 1.005)
     axes.set_xlabel("Rank")
@@ -143,7 +154,7 @@ def plot_identification_errors(fpir: np.ndarray, fnir: np.ndarray, path: str | P
     low, high = _DET_LIMITS
     figure = _new_figure()
     axes = figure.add_subplot()
-    axes.plot(norm.ppf(np.clip(fpir, low, high)), norm.ppf(np.clip(fnir, low, high)), color="tab:blue", linewidth=2)
+    axes.plot(_probit(np.clip(fpir, low, high)), _probit(np.clip(fnir, low, high)), color="tab:blue", linewidth=2)
     _normal_deviate_axes(
         axes,
         "Strangers named as someone: FPIR (%)",

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
 
 from siamkit.errors import DataError
 
@@ -206,6 +205,8 @@ def verification_metrics(
     if threshold_similarity is not None and not np.isfinite(threshold_similarity):
         raise DataError(f"threshold_similarity must be a finite number, got {threshold_similarity}")
     # Every distinct score is kept as an ROC point, so rates at any observed threshold are exact.
+    from sklearn.metrics import roc_auc_score, roc_curve  # imported when needed: keeps `siamkit` quick to start
+
     false_accept_rates, true_accept_rates, thresholds = roc_curve(integer_labels, scores, drop_intermediate=False)
     auc = float(roc_auc_score(integer_labels, scores))
     eer, eer_threshold = equal_error_rate(false_accept_rates, true_accept_rates, thresholds)
