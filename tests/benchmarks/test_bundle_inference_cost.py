@@ -43,12 +43,26 @@ def test_onnx_runtime_is_timed_beside_pytorch_on_the_same_images(
     out = tmp_path / "cost.json"
     completed = run_benchmark(
         "bundle_inference_cost.py", "--model", str(tiny_characters.model), "--onnx",
-        "--images", "8", "--repeats", "2", "--json-out", str(out),
+        "--int8-calibration", str(tiny_characters.images), "--images", "8", "--repeats", "2", "--json-out", str(out),
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
     rows = json.loads(out.read_text())["rows"]
+    model = str(tiny_characters.model)
     assert [(row["model"], row["engine"]) for row in rows] == [
-        (str(tiny_characters.model), "pytorch"), (str(tiny_characters.model), "onnxruntime")
+        (model, "pytorch"), (model, "onnxruntime"), (model, "onnxruntime-int8")
     ]  # fmt: skip
     assert rows[1]["speedup_over_pytorch"] == pytest.approx(rows[0]["seconds_per_image"] / rows[1]["seconds_per_image"])
     assert 0 <= rows[1]["max_abs_difference_from_pytorch"] < 1e-4
+    assert rows[2]["speedup_over_onnxruntime"] == pytest.approx(
+        rows[1]["seconds_per_image"] / rows[2]["seconds_per_image"]
+    )
+    # 30 character images: every third checked the drift
+    assert rows[2]["int8_drift"]["n_check_images"] == 10 and rows[2]["int8_drift"]["worst_cosine"] >= 0.98
+
+
+def test_int8_timing_needs_the_onnx_export(tiny_characters: TinyCharacters) -> None:
+    completed = run_benchmark(
+        "bundle_inference_cost.py", "--model", str(tiny_characters.model), "--int8-calibration",
+        str(tiny_characters.images),
+    )  # fmt: skip
+    assert completed.returncode == 2 and completed.stderr.strip().endswith("--int8-calibration needs --onnx")

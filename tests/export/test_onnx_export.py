@@ -282,8 +282,16 @@ def test_an_export_whose_graph_was_swapped_is_refused_by_the_model(tmp_path: Pat
     model, other = calibrated_model(), calibrated_model()
     export_onnx(model, tmp_path / "export")
     export_onnx(other, tmp_path / "other")
-    # The manifest still names `model`, but the encoder graph is now another network's.
+    # The manifest still names `model`, but the encoder graph is now another network's: its SHA-256 differs.
     (tmp_path / "export" / "encoder.onnx").write_bytes((tmp_path / "other" / "encoder.onnx").read_bytes())
+    with pytest.raises(BundleError, match=r"encoder\.onnx: changed since it was exported"):
+        model.use_onnx_export(tmp_path / "export")
+    # With the digests taken out of the manifest too, embedding two probe inputs still tells.
+    manifest_path = tmp_path / "export" / "siamkit-onnx.json"
+    manifest = json.loads(manifest_path.read_text())
+    for graph in manifest["graphs"].values():
+        del graph["sha256"]
+    manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match=r"export: its graphs do not embed as this bundle does"):
         model.use_onnx_export(tmp_path / "export")
     assert model.onnx_export is None

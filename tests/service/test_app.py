@@ -104,6 +104,25 @@ def onnx_export_path(model_path: Path, tmp_path_factory: pytest.TempPathFactory)
     return path
 
 
+def test_an_int8_export_is_served_and_named_in_healthz(
+    model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from siamkit.export import QuantizationConfig, export_onnx
+
+    for group, levels in (("dark", range(0, 120, 12)), ("light", range(130, 250, 12))):
+        (tmp_path / "calibration" / group).mkdir(parents=True)
+        for level in levels:
+            (tmp_path / "calibration" / group / f"{level}.png").write_bytes(png(level))
+    export = tmp_path / "int8"
+    export_onnx(SiameseModel.load(model_path), export, quantization=QuantizationConfig(tmp_path / "calibration"))
+    monkeypatch.setenv("SIAMKIT_TOKEN", TOKEN)
+    with TestClient(create_app(ServiceConfig(model_path=model_path, onnx_path=export))) as client:
+        assert client.get("/healthz").json()["engine"] == "onnxruntime-int8"
+        result = client.post("/v1/verify", files={"first": image_file(30), "second": image_file(200)}).json()
+        # 8-bit activations: within a few grey levels of the float32 distance
+        assert result["score"] == pytest.approx(distance(30, 200), abs=0.05) and result["same"] is False
+
+
 def test_an_onnx_export_of_the_bundle_embeds_every_request(
     model_path: Path, onnx_export_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

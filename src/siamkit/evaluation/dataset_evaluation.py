@@ -39,7 +39,7 @@ from siamkit.evaluation.report import write_html_report
 from siamkit.evaluation.retrieval import retrieval_metrics
 from siamkit.evaluation.signature_protocol import genuine_mask, signature_pairs
 from siamkit.evaluation.verification import verification_metrics
-from siamkit.model import SiameseModel, embed_prepared
+from siamkit.model import SiameseModel
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 def embed_folder(model: SiameseModel, data: str | Path) -> tuple[ImageDataset, torch.Tensor]:
     """Loads a labelled image folder with the model's preprocessing and embeds every image."""
     dataset = load_image_folder(data, model.preprocessing)
-    return dataset, embed_prepared(model.network, dataset.images, model.preprocessing, model.device)
+    return dataset, model.embed(dataset.images)  # through ONNX Runtime too, after `model.use_onnx_export`
 
 
 PROTOCOLS = ("classes", "signatures")

@@ -18,6 +18,10 @@ from rich.table import Table
 def evaluate_command(
     model: Annotated[Path, typer.Option(help="Model bundle folder.")],
     data: Annotated[str, typer.Option(help="Image folder or zip of held-out classes.")],
+    onnx: Annotated[
+        Path | None,
+        typer.Option(help="Embed through this ONNX export of the bundle (siamkit export), as it would be served."),
+    ] = None,
     protocol: Annotated[
         str, typer.Option(help="classes (one folder per class) or signatures (original_/forgeries_ files).")
     ] = "classes",
@@ -53,8 +57,11 @@ def evaluate_command(
     import siamkit
     from siamkit.evaluation.dataset_evaluation import evaluate_folder
 
+    loaded = siamkit.load(model)
+    if onnx is not None:
+        loaded.use_onnx_export(onnx)
     results = evaluate_folder(
-        siamkit.load(model), data, protocol=protocol, pairs_out=pairs_out, plots_dir=plots, report_dir=report,
+        loaded, data, protocol=protocol, pairs_out=pairs_out, plots_dir=plots, report_dir=report,
         ways=ways, shots=shots, episodes=episodes, seed=seed, claim_references=claims or (),
         identification_references=identification, stranger_share=strangers,
     )  # fmt: skip

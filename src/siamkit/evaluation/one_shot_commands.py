@@ -20,6 +20,10 @@ def one_shot_runs_command(
         list[Path], typer.Option(help="Model bundle folder; repeat the option to average several (an ensemble).")
     ],
     runs: Annotated[Path, typer.Option(help="Lake's all_runs/ folder (or its parent), or make-runs output.")],
+    onnx: Annotated[
+        list[Path] | None,
+        typer.Option(help="Embed through this ONNX export (siamkit export) of each --model, in the same order."),
+    ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, ...")] = "cpu",
     test_time_shift: Annotated[
         int, typer.Option(help="Average embeddings over copies shifted by up to this many pixels (0: off).")
@@ -31,6 +35,11 @@ def one_shot_runs_command(
     from siamkit.model import SiameseModel
 
     models = [SiameseModel.load(path, device=device) for path in model]
+    if onnx:
+        if len(onnx) != len(models):
+            raise ConfigError(f"--onnx was given {len(onnx)} time(s) for {len(models)} --model(s); give one each")
+        for loaded, export in zip(models, onnx, strict=True):
+            loaded.use_onnx_export(export)
     result = evaluate_one_shot_runs(models, runs, test_time_shift=test_time_shift)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))

@@ -24,7 +24,7 @@ import torch
 from siamkit.data.class_split import natural_sort_key
 from siamkit.data.preprocessing import IMAGE_SUFFIXES
 from siamkit.errors import DataError
-from siamkit.model import SiameseModel, embed_prepared
+from siamkit.model import SiameseModel
 
 logger = logging.getLogger(__name__)
 
@@ -175,10 +175,7 @@ def embed_with_shifts(model: SiameseModel, paths: Sequence[Path], branch: int, s
         return model.embed(list(paths), branch=branch)
     images = model.prepare(list(paths))
     background = 0 if model.preprocessing.invert else 255
-    copies = [
-        embed_prepared(model.network, copy, model.preprocessing, model.device, branch=branch)
-        for copy in shifted_copies(images, shift, background)
-    ]
+    copies = [model.embed(copy, branch=branch) for copy in shifted_copies(images, shift, background)]
     mean = torch.stack(copies).mean(dim=0)
     return torch.nn.functional.normalize(mean, dim=-1) if model.network.normalize_embeddings else mean
 

@@ -14,15 +14,19 @@
 
 Every graph takes any batch size. The export is checked before anything is written: each graph is run by ONNX
 Runtime on random inputs of two batch sizes and compared with PyTorch; a larger difference than the tolerance
-is an error and leaves nothing behind (the folder is written atomically).
+is an error and leaves nothing behind (the folder is written atomically). With a `QuantizationConfig`, the
+encoders are then made 8-bit (see `siamkit.export.quantization`) and checked on the user's images instead. The
+manifest holds every graph's SHA-256, so a graph replaced after the export is refused when it is loaded.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import logging
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +41,7 @@ from torch import nn
 from siamkit.atomic import atomic_directory, write_text_atomic
 from siamkit.data.preprocessing import PreprocessingConfig, normalize_batch
 from siamkit.errors import ConfigError, SiamkitError
+from siamkit.export.quantization import QuantizationConfig, load_calibration_images, quantize_encoder
 from siamkit.model import SiameseModel
 from siamkit.network import SiameseNetwork
 
@@ -69,14 +74,17 @@ class OnnxExport:
     Attributes:
         folder: The export folder.
         files: The graph files written, by role (`encoder`, `second_encoder`, `comparison`).
-        max_abs_differences: The largest difference from PyTorch of each graph's output at export.
+        max_abs_differences: The largest difference from PyTorch of each graph's output at export (of the
+            float32 graph, for an encoder quantised afterwards).
         opset: The ONNX opset of the graphs.
+        quantization: For each 8-bit encoder, its drift from float32 on held-back calibration images.
     """
 
     folder: Path
     files: dict[str, Path] = field(default_factory=dict)
     max_abs_differences: dict[str, float] = field(default_factory=dict)
     opset: int = 0
+    quantization: dict[str, Any] = field(default_factory=dict)
 
 
 class _EmbeddingGraph(nn.Module):
@@ -193,7 +201,11 @@ def _check_export_target(output: Path, source: Path | None) -> None:
 
 
 def export_onnx(
-    model: SiameseModel, output: str | Path, tolerance: float = DEFAULT_TOLERANCE, seed: int = 0
+    model: SiameseModel,
+    output: str | Path,
+    tolerance: float = DEFAULT_TOLERANCE,
+    seed: int = 0,
+    quantization: QuantizationConfig | None = None,
 ) -> OnnxExport:
     """Writes the model's encoder(s) and comparison as ONNX graphs with a manifest (see the module docstring).
 
@@ -202,20 +214,27 @@ def export_onnx(
         output: The folder to write; an earlier export there is replaced, anything else is refused.
         tolerance: The largest allowed difference from PyTorch, relative to each output's largest magnitude.
         seed: Seeds the random inputs the graphs are checked on.
+        quantization: Make the encoders 8-bit, calibrated on these images (None: float32 throughout).
 
     Raises:
-        ConfigError: The ONNX packages are missing, or `output` holds something other than an export.
+        ConfigError: The ONNX packages are missing, `output` holds something other than an export, or the
+            calibration data cannot be used.
         ExportError: A graph could not be exported or does not match PyTorch.
+        QuantizationError: An encoder could not be quantised, or drifts too far from float32.
     """
     onnxruntime = import_onnx_runtime()
     target = Path(output)
     _check_export_target(target, model.path)
+    calibration_images = None
+    if quantization is not None:  # read the images before exporting anything: bad data fails fast
+        calibration_images = load_calibration_images(quantization, model.preprocessing)
     network = model.network.float().cpu().eval()
     preprocessing = model.preprocessing
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
-        return _write_export(model, network, preprocessing, target, tolerance, onnxruntime)
+        quantize = None if quantization is None or calibration_images is None else (quantization, calibration_images)
+        return _write_export(model, network, preprocessing, target, tolerance, onnxruntime, quantize)
     finally:
         torch.random.set_rng_state(generator_state)
         model.network.to(model.device)
@@ -228,6 +247,7 @@ def _write_export(
     target: Path,
     tolerance: float,
     onnxruntime: Any,
+    quantize: tuple[QuantizationConfig, np.ndarray] | None,
 ) -> OnnxExport:
     input_name = "vectors" if preprocessing.kind == "vector" else "images"
     input_type = "float32" if preprocessing.kind == "vector" else "uint8"
@@ -255,6 +275,9 @@ def _write_export(
                 "inputs": {input_name: {"dtype": input_type, "shape": ["batch", *shape]}},
                 "outputs": {"embeddings": {"dtype": "float32", "shape": ["batch", embeddings[-1].shape[-1]]}},
             }
+            if quantize is not None:
+                result.quantization[role] = _quantize_in_place(staging / file_name, shape, input_name, quantize)
+                graphs[role]["quantization"] = result.quantization[role]
         # Real embeddings of random inputs (unit vectors where the network normalises), paired off by a shift.
         first, second = embeddings[0], embeddings[-1].roll(1, dims=0)
 
@@ -272,10 +295,45 @@ def _write_export(
             "outputs": {"scores": {"dtype": "float32", "shape": ["batch"]}},
         }
         result.opset = _opset(staging / ENCODER_FILE)
+        for graph_entry in graphs.values():
+            graph_entry["sha256"] = file_sha256(staging / graph_entry["file"])
         manifest = _manifest(model, graphs, result, tolerance)
         write_text_atomic(staging / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
     logger.info("exported %s to %s (opset %d)", model.path or "a model", target, result.opset)
     return result
+
+
+def _quantize_in_place(
+    path: Path, shape: tuple[int, ...], input_name: str, quantize: tuple[QuantizationConfig, np.ndarray]
+) -> dict[str, Any]:
+    """Replaces the float32 encoder at `path` by its 8-bit version; returns the manifest's account of it."""
+    config, images = quantize
+    if tuple(images.shape[1:]) != tuple(shape):
+        raise ConfigError(
+            f"int8 quantisation: the {path.stem} reads {tuple(shape)}, the calibration images are "
+            f"{tuple(images.shape[1:])} (a half-twin whose branches read different inputs stays float32)"
+        )
+    onnxruntime = import_onnx_runtime()
+    quantized = path.with_name(f"{path.stem}.int8.onnx")
+    check = quantize_encoder(
+        path, quantized, images, input_name, config, lambda graph: create_session(onnxruntime, graph)
+    )
+    os.replace(quantized, path)
+    return {
+        "type": "int8 static, QDQ: weights int8 per output channel (7-bit range), activations uint8",
+        "calibration_data": str(config.calibration_data),
+        "min_cosine": config.min_cosine,
+        "check": check.to_dict(),
+    }
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _export_checked(
@@ -360,6 +418,9 @@ def _manifest(model: SiameseModel, graphs: dict[str, Any], result: OnnxExport, t
             "calibration": model.calibration,
             "provenance": model.threshold_provenance,
         },
+        "quantization": (
+            {role: entry["type"] for role, entry in result.quantization.items()} if result.quantization else None
+        ),
         "check": {
             "tolerance": tolerance,
             "batch_sizes": list(CHECK_BATCH_SIZES),

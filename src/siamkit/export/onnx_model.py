@@ -21,6 +21,7 @@ from siamkit.export.onnx_export import (
     ONNX_FORMAT,
     ONNX_FORMAT_VERSION,
     create_session,
+    file_sha256,
     import_onnx_runtime,
 )
 from siamkit.model import DecisionRule, OneShotResult, VerificationResult, support_set
@@ -47,6 +48,17 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
     if "encoder" not in manifest["graphs"] or "comparison" not in manifest["graphs"]:
         raise BundleError(f"{path}: graphs must name an encoder and a comparison")
     return manifest
+
+
+def _check_digest(path: Path, graph: dict[str, Any], quantized: bool) -> None:
+    """Refuses a graph file that is not the one exported (the manifest holds its SHA-256)."""
+    expected = graph.get("sha256")
+    if expected is None:
+        if quantized:  # nothing else ties an 8-bit graph to its bundle: it cannot be compared with PyTorch
+            raise BundleError(f"{path}: the manifest holds no sha256 for this int8 graph; export the bundle again")
+        return
+    if file_sha256(path) != expected:
+        raise BundleError(f"{path}: changed since it was exported (its SHA-256 differs from the manifest's)")
 
 
 class OnnxModel(DecisionRule):
@@ -84,6 +96,12 @@ class OnnxModel(DecisionRule):
                 self._sessions[role] = create_session(onnxruntime, path, threads)
             except Exception as error:  # ONNX Runtime raises its own exception types for unreadable graphs
                 raise BundleError(f"{path}: not a readable ONNX graph ({str(error).splitlines()[0]})") from None
+            _check_digest(path, graph, quantized="quantization" in graph)
+
+    @property
+    def is_quantized(self) -> bool:
+        """Whether any encoder runs in 8 bits (its embeddings then differ slightly from the bundle's)."""
+        return any("quantization" in graph for graph in self.manifest["graphs"].values())
 
     @property
     def higher_is_more_similar(self) -> bool:

@@ -227,7 +227,8 @@ class ServiceEngine:
     async def health(self) -> dict[str, Any]:
         """The model's fingerprint and whether a gallery is loaded, with its identity count."""
         count = 0 if self.gallery is None else await self.gallery.run(len)
-        engine = "onnxruntime" if self.model.onnx_export is not None else "pytorch"
+        exported = self.model.onnx_export
+        engine = "pytorch" if exported is None else "onnxruntime-int8" if exported.is_quantized else "onnxruntime"
         return {
             "status": "ok",
             "model": self.fingerprint,

@@ -16,7 +16,9 @@ class ErrorResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: str = Field(description="Always `ok` when the service answers.")
     model: str = Field(description="The served model's fingerprint.")
-    engine: str = Field(description="What embeds images: `pytorch`, or `onnxruntime` (`siamkit serve --onnx`).")
+    engine: str = Field(
+        description="What embeds images: `pytorch`, or `onnxruntime` or `onnxruntime-int8` (`siamkit serve --onnx`)."
+    )
     gallery: bool = Field(description="Whether a gallery is loaded (identification endpoints available).")
     identities: int = Field(description="Enrolled identities (0 without a gallery).")
 
