@@ -279,8 +279,8 @@ class SiameseModel(DecisionRule):
 
         The export was checked against this network when it was written, so embeddings, scores and decisions
         stay the bundle's (to about 1e-6) at ONNX Runtime's speed; the comparison still runs here. An 8-bit
-        export (`siamkit export --int8-calibration`) is faster still, and its embeddings drift by the amount
-        its manifest records.
+        export (`siamkit export --int8-calibration`) is accepted too: its embeddings drift from these by the
+        amount its manifest records, and whether it is faster depends on the network (measure it).
 
         Args:
             folder: The folder `siamkit export` wrote from this bundle.

@@ -17,8 +17,8 @@ def export_command(
     int8_calibration: Annotated[
         str | None,
         typer.Option(
-            help="Make the encoder 8-bit (smaller, faster on CPUs), its ranges set on images of this folder or zip; "
-            "its drift from float32 is measured on others and printed."
+            help="Make the encoder 8-bit (often smaller and faster on CPUs), its ranges set on images of this "
+            "folder or zip; its drift from float32 is measured on others and printed."
         ),
     ] = None,
     calibration_images: Annotated[
