@@ -225,15 +225,14 @@ def export_onnx(
     onnxruntime = import_onnx_runtime()
     target = Path(output)
     _check_export_target(target, model.path)
-    calibration_images = None
+    quantize = None
     if quantization is not None:  # read the images before exporting anything: bad data fails fast
-        calibration_images = load_calibration_images(quantization, model.preprocessing)
+        quantize = (quantization, load_calibration_images(quantization, model.preprocessing))
     network = model.network.float().cpu().eval()
     preprocessing = model.preprocessing
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
-        quantize = None if quantization is None or calibration_images is None else (quantization, calibration_images)
         return _write_export(model, network, preprocessing, target, tolerance, onnxruntime, quantize)
     finally:
         torch.random.set_rng_state(generator_state)
@@ -276,7 +275,9 @@ def _write_export(
                 "outputs": {"embeddings": {"dtype": "float32", "shape": ["batch", embeddings[-1].shape[-1]]}},
             }
             if quantize is not None:
-                result.quantization[role] = _quantize_in_place(staging / file_name, shape, input_name, quantize)
+                result.quantization[role] = _quantize_in_place(
+                    staging / file_name, shape, input_name, quantize, onnxruntime
+                )
                 graphs[role]["quantization"] = result.quantization[role]
         # Real embeddings of random inputs (unit vectors where the network normalises), paired off by a shift.
         first, second = embeddings[0], embeddings[-1].roll(1, dims=0)
@@ -304,7 +305,11 @@ def _write_export(
 
 
 def _quantize_in_place(
-    path: Path, shape: tuple[int, ...], input_name: str, quantize: tuple[QuantizationConfig, np.ndarray]
+    path: Path,
+    shape: tuple[int, ...],
+    input_name: str,
+    quantize: tuple[QuantizationConfig, np.ndarray],
+    onnxruntime: Any,
 ) -> dict[str, Any]:
     """Replaces the float32 encoder at `path` by its 8-bit version; returns the manifest's account of it."""
     config, images = quantize
@@ -313,7 +318,6 @@ def _quantize_in_place(
             f"int8 quantisation: the {path.stem} reads {tuple(shape)}, the calibration images are "
             f"{tuple(images.shape[1:])} (a half-twin whose branches read different inputs stays float32)"
         )
-    onnxruntime = import_onnx_runtime()
     quantized = path.with_name(f"{path.stem}.int8.onnx")
     check = quantize_encoder(
         path, quantized, images, input_name, config, lambda graph: create_session(onnxruntime, graph)
