@@ -116,7 +116,7 @@ def test_evaluate_and_calibrate(trained_bundle: Path, image_folder: Path, tmp_pa
     assert report["one_shot"]["ways"] == 3
     assert (tmp_path / "pairs.csv").read_text().count("\n") == report["n_same"] + report["n_different"] + 1
     assert {path.name for path in (tmp_path / "plots").iterdir()} == {
-        "roc.png", "det.png", "scores.png", "cmc.png", "identification_errors.png",
+        "roc.png", "det.png", "scores.png", "cmc.png", "identification_errors.png", "embeddings.png",
     }  # fmt: skip
     table = run_siamkit(
         "evaluate", "--model", str(trained_bundle), "--data", str(image_folder), "--identification", "1"
@@ -231,7 +231,8 @@ def test_evaluate_with_the_signature_protocol_and_an_html_report(trained_bundle:
     claims = [(row["scoring"], row["n_genuine"], row["n_impostor"]) for row in result["claims"]]
     assert claims == [("mean", 20, 40), ("best", 20, 40), ("centroid", 20, 40)]
     assert "<h2>Claims against enrolled references</h2>" in page and page.count("<td>20 / 40</td>") == 3
-    assert {"roc.png", "det.png", "scores.png", "cmc.png", "identification_errors.png"} <= {
+    assert "<h2>Embedding map</h2>" in page and '<img src="embeddings.png"' in page
+    assert {"roc.png", "det.png", "scores.png", "cmc.png", "identification_errors.png", "embeddings.png"} <= {
         path.name for path in (tmp_path / "report").iterdir()
     }
     # both writers enrolled with 1 reference: 2 mated probes each, and all 4 forgeries non-mated, 10 draws

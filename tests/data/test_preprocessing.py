@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -42,6 +44,13 @@ def test_crop_to_ink_and_keep_aspect_still_work():
 def test_bad_bytes_are_named():
     with pytest.raises(DataError, match=r"^scan\.png: not an image Pillow can read"):
         load_image_array(b"plain text", PreprocessingConfig(), name="scan.png")
+
+
+def test_a_missing_path_and_a_folder_are_told_apart(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"missing\.png: no such file$"):
+        load_image_array(tmp_path / "missing.png", PreprocessingConfig())
+    with pytest.raises(DataError, match=r": a folder, not an image file$"):
+        load_image_array(tmp_path, PreprocessingConfig())
 
 
 @pytest.mark.parametrize("size", ["40", (40,), (40.0, 40), (True, 3)])

@@ -10,9 +10,11 @@ import pytest
 from PIL import Image
 
 from siamkit.errors import DataError
+from siamkit.evaluation.embedding_map import map_embeddings
 from siamkit.evaluation.plots import (
     plot_cmc,
     plot_det,
+    plot_embedding_map,
     plot_identification_errors,
     plot_roc,
     plot_score_histograms,
@@ -51,6 +53,17 @@ def test_roc_and_det_plots(tmp_path: Path, metrics: VerificationMetrics) -> None
     assert det == tmp_path / "plots" / "det.png"
     check_png(roc, tmp_path / "plots")
     check_png(det, tmp_path / "plots")
+
+
+def test_embedding_map_plot_draws_classes_and_crosses(tmp_path: Path) -> None:
+    generator = np.random.default_rng(0)
+    labels = np.repeat(np.arange(12), 6)
+    embeddings = generator.normal(0.0, 5.0, size=(12, 8))[labels] + generator.normal(0.0, 0.2, size=(72, 8))
+    mapping = map_embeddings(embeddings, labels, marked=np.arange(72) % 3 == 0, max_classes=12)
+    names = [f"writer {index}" for index in range(12)]
+    path = plot_embedding_map(mapping, names, tmp_path / "maps" / "embeddings.png", marked_name="forgery")
+    assert path == tmp_path / "maps" / "embeddings.png"
+    check_png(path, tmp_path / "maps")
 
 
 def test_det_plot_handles_perfect_separation(tmp_path: Path) -> None:

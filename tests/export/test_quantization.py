@@ -215,3 +215,17 @@ def test_one_shot_runs_needs_one_export_per_model(workspace: dict[str, Path], tm
     assert invoked.exit_code != 0
     assert isinstance(invoked.exception, ConfigError)
     assert str(invoked.exception) == "--onnx was given 1 time(s) for 2 --model(s); give one each"
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--calibration-images", "3"), ("--min-cosine", "1.5"), ("--min-cosine", "-0.2")]
+)
+def test_the_cli_names_the_option_out_of_range_and_writes_nothing(
+    workspace: dict[str, Path], tmp_path: Path, option: str, value: str
+) -> None:
+    output = tmp_path / "refused"
+    arguments = ["export", "--model", str(workspace["bundle"]), "--output", str(output)]
+    invoked = runner.invoke(app, [*arguments, "--int8-calibration", str(workspace["calibration"]), option, value])
+    assert invoked.exit_code == 2
+    assert f"Invalid value for '{option}'" in invoked.output
+    assert not output.exists()

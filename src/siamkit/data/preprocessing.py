@@ -140,6 +140,8 @@ def open_image(source: ImageSource, name: str | None = None) -> Image.Image:
         return Image.fromarray(np.ascontiguousarray(source))
     if isinstance(source, str | Path):
         path = Path(source)
+        if path.is_dir():
+            raise DataError(f"{label}: a folder, not an image file")
         if not path.is_file():
             raise DataError(f"{label}: no such file")
         data = path.read_bytes()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from siamkit.errors import ConfigError
 from siamkit.evaluation.calibration import calibrate_threshold, fit_score_calibration, overlapping_items
 from siamkit.evaluation.claims import evaluate_claims
 from siamkit.evaluation.embedding_evaluation import pair_similarities
+from siamkit.evaluation.embedding_map import EmbeddingMap, map_embeddings
 from siamkit.evaluation.episodes import EpisodeConfig, evaluate_episodes
 from siamkit.evaluation.identification import (
     IdentificationTrials,
@@ -31,6 +33,7 @@ from siamkit.evaluation.per_class import per_class_breakdown
 from siamkit.evaluation.plots import (
     plot_cmc,
     plot_det,
+    plot_embedding_map,
     plot_identification_errors,
     plot_roc,
     plot_score_histograms,
@@ -145,6 +148,9 @@ def evaluate_folder(
         )
     first_paths = [dataset.paths[index] for index in first]
     second_paths = [dataset.paths[index] for index in second]
+    # t-SNE takes seconds: made once, and only when a plot folder or a report asks for it.
+    worst_classes = [entry.name for entry in breakdown]
+    mapping = functools.cache(lambda: _map_of_worst_classes(dataset, embeddings, protocol, worst_classes, seed))
     if pairs_out is not None:
         save_pair_list(pairs_out, first_paths, second_paths, pair_labels)
         report["pairs_file"] = str(pairs_out)
@@ -156,21 +162,38 @@ def evaluate_folder(
                 plot_score_histograms(similarities, pair_labels, plots_dir / "scores.png", threshold=metrics.threshold)
             ),
         ]
+        report["plots"].append(str(_plot_map(mapping(), dataset, protocol, plots_dir)))
         if trials is not None:
             report["plots"] += identification_plots(trials, report["identification"], plots_dir)
     if report_dir is not None:
         shown: list[str] = []
+        report_dir.mkdir(parents=True, exist_ok=True)
+        map_plot = _plot_map(mapping(), dataset, protocol, report_dir).name
         if trials is not None:
-            report_dir.mkdir(parents=True, exist_ok=True)
             shown = [Path(path).name for path in identification_plots(trials, report["identification"], report_dir)]
         page = write_html_report(
             report_dir, similarities, pair_labels, first_paths, second_paths, thumbnail_loader(dataset),
             threshold_similarity=metrics.threshold, title=f"{Path(str(data)).name}: {protocol} protocol", seed=seed,
             per_class=breakdown, claims=report["claims"], identification=report["identification"],
-            identification_plots=shown,
+            identification_plots=shown, embedding_map_plot=map_plot,
         )  # fmt: skip
         report["report"] = str(page)
     return report
+
+
+def _map_of_worst_classes(
+    dataset: ImageDataset, embeddings: torch.Tensor, protocol: str, worst_first: Sequence[str], seed: int
+) -> EmbeddingMap:
+    """An embedding map of the classes with the most errors (forgeries marked under `signatures`)."""
+    index_of = {name: index for index, name in enumerate(dataset.class_names)}
+    marked = ~genuine_mask(dataset.paths, protocol)
+    preferred = [index_of[name] for name in worst_first if name in index_of]
+    return map_embeddings(embeddings.numpy(), dataset.labels.numpy(), marked, preferred_classes=preferred, seed=seed)
+
+
+def _plot_map(mapping: EmbeddingMap, dataset: ImageDataset, protocol: str, folder: Path) -> Path:
+    marked_name = "forgery" if protocol == "signatures" else "marked"
+    return plot_embedding_map(mapping, dataset.class_names, folder / "embeddings.png", marked_name=marked_name)
 
 
 def identification_plots(trials: IdentificationTrials, result: dict[str, Any], folder: Path) -> list[str]:

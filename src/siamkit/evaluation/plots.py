@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # matplotlib and scipy.stats are imported when a plot is draw
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from siamkit.evaluation.embedding_map import EmbeddingMap
+
 from siamkit.atomic import write_bytes_atomic
 from siamkit.errors import DataError
 from siamkit.evaluation.verification import VerificationMetrics, check_scores_and_labels
@@ -186,6 +188,45 @@ def plot_score_histograms(
     axes.set_title("Similarity distributions of same and different pairs")
     axes.grid(alpha=0.3)
     axes.legend()
+    return _save(figure, path)
+
+
+def plot_embedding_map(
+    mapping: EmbeddingMap, class_names: Sequence[str], path: str | Path, marked_name: str = "marked"
+) -> Path:
+    """Draws an embedding map: one colour per class, marked images (forgeries, say) as crosses.
+
+    Args:
+        mapping: Points from `siamkit.evaluation.embedding_map.map_embeddings`.
+        class_names: Name of each class index, for the legend.
+        path: The PNG to write.
+        marked_name: What the crosses are, for the legend.
+
+    Returns:
+        The PNG path written.
+    """
+    from matplotlib import colormaps
+
+    classes = [label for label in mapping.classes if (mapping.labels == label).any()]  # thinning may drop one
+    palette = colormaps["tab20"] if len(classes) > 10 else colormaps["tab10"]
+    figure = _new_figure(8.0, 6.0)
+    axes = figure.add_subplot()
+    for position, label in enumerate(classes):
+        color = palette(position % palette.N)
+        own = mapping.labels == label
+        name = class_names[label] if 0 <= label < len(class_names) else str(label)
+        plain, crossed = own & ~mapping.marked, own & mapping.marked
+        axes.scatter(mapping.points[plain, 0], mapping.points[plain, 1], s=18, color=color, label=name, alpha=0.85)
+        if crossed.any():
+            axes.scatter(
+                mapping.points[crossed, 0], mapping.points[crossed, 1], s=28, color=color, marker="x", alpha=0.85
+            )
+    if mapping.marked.any():
+        axes.scatter([], [], s=28, color="grey", marker="x", label=marked_name)
+    axes.set_xticks([])
+    axes.set_yticks([])
+    axes.set_title(f"Embeddings of {len(classes)} classes placed by {mapping.method} (neighbours, not distances)")
+    axes.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small", frameon=False)
     return _save(figure, path)
 
 

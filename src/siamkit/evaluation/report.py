@@ -291,6 +291,7 @@ table { border-collapse: collapse; margin-bottom: 0.5em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: left; }
 .ci, .note { color: #666; } .note { font-size: 0.9em; }
 .plots img { max-width: 32%; margin-right: 1%; }
+.map img { max-width: 70%; }
 .grid { display: flex; flex-wrap: wrap; gap: 1em; }
 .pair { border: 1px solid #ddd; padding: 0.5em; width: 360px; }
 .images { display: flex; gap: 0.5em; }
@@ -298,6 +299,16 @@ figure { margin: 0; width: 170px; } figcaption { font-size: 0.7em; word-break: b
 .missing { width: 160px; height: 120px; background: #eee; color: #888; font-size: 0.8em; }
 .error { color: #b00; font-weight: bold; } .ok { color: #070; }
 """
+
+
+def _embedding_map_html(plot: str | None) -> str:
+    if plot is None:
+        return ""
+    return f"""<h2>Embedding map</h2>
+<p class=note>Each image placed by t-SNE so that images the model embeds close together sit close together; the
+classes with the most errors come first. A class in one island is one the model recognises; islands that
+touch are classes it confuses. Distances between islands mean little.</p>
+<div class=map><img src="{html.escape(plot)}" alt="Embedding map"></div>"""
 
 
 def write_html_report(
@@ -315,6 +326,7 @@ def write_html_report(
     claims: Sequence[dict[str, Any]] = (),
     identification: dict[str, Any] | None = None,
     identification_plots: Sequence[str] = (),
+    embedding_map_plot: str | None = None,
 ) -> Path:
     """Writes `output_dir/report.html` with `roc.png`, `det.png` and `scores.png` beside it.
 
@@ -344,6 +356,8 @@ def write_html_report(
         identification: The dict of `siamkit.evaluation.identification.evaluate_identification`; None leaves
             the section out.
         identification_plots: File names, in `output_dir`, of plots to show in the identification section.
+        embedding_map_plot: File name, in `output_dir`, of an embedding map
+            (`siamkit.evaluation.plots.plot_embedding_map`); None leaves the section out.
 
     Returns:
         The path of `report.html`.
@@ -427,6 +441,7 @@ def write_html_report(
 <h2>Curves</h2>
 <div class=plots><img src="roc.png" alt="ROC curve"><img src="det.png" alt="DET curve"><img src="scores.png"
 alt="Score histograms"></div>
+{_embedding_map_html(embedding_map_plot)}
 {false_accepts}
 {false_rejects}
 </body>

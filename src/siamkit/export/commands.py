@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from siamkit.export.quantization import MIN_CALIBRATION_IMAGES
+
 
 def export_command(
     model: Annotated[Path, typer.Option(help="Model bundle folder.")],
@@ -22,11 +24,19 @@ def export_command(
         ),
     ] = None,
     calibration_images: Annotated[
-        int, typer.Option(help="With --int8-calibration: images drawn from it (2/3 set ranges, 1/3 check).")
+        int,
+        typer.Option(
+            min=MIN_CALIBRATION_IMAGES,
+            help="With --int8-calibration: images drawn from it (2/3 set ranges, 1/3 check).",
+        ),
     ] = 300,
     min_cosine: Annotated[
         float,
-        typer.Option(help="With --int8-calibration: refuse an encoder whose embeddings drift below this cosine."),
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="With --int8-calibration: refuse an encoder whose embeddings drift below this cosine.",
+        ),
     ] = 0.98,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
