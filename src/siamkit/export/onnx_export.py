@@ -332,12 +332,9 @@ def _quantize_in_place(
 
 
 def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
+    """The SHA-256 of a file (read in chunks by `hashlib.file_digest`)."""
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _export_checked(
