@@ -19,7 +19,11 @@ from typing import Any
 
 
 def read_per_run(path: Path) -> tuple[float, dict[str, float]]:
-    """The overall accuracy and the per-run accuracies of a `siamkit one-shot-runs --json` output."""
+    """The overall accuracy and the per-run accuracies of a `siamkit one-shot-runs --json` output.
+
+    Raises:
+        OSError, ValueError, KeyError, TypeError: The file is missing, not JSON, or not in that format.
+    """
     result = json.loads(path.read_text())
     return float(result["accuracy"]), {name: float(value) for name, value in result["per_run"].items()}
 
@@ -42,8 +46,14 @@ def main() -> None:
     parser.add_argument("second", type=Path, help="one-shot-runs JSON of the model it is compared with")
     parser.add_argument("--json-out", type=Path, default=None)
     arguments = parser.parse_args()
-    first_accuracy, first = read_per_run(arguments.first)
-    second_accuracy, second = read_per_run(arguments.second)
+    read = []
+    for path in (arguments.first, arguments.second):
+        try:
+            read.append(read_per_run(path))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            # json.JSONDecodeError is a ValueError; a JSON without `accuracy`/`per_run` raises KeyError or TypeError
+            parser.exit(2, f"error: {path}: not a `siamkit one-shot-runs --json` result ({error!r})\n")
+    (first_accuracy, first), (second_accuracy, second) = read
     try:
         result = sign_test(first, second)
     except ValueError as error:
