@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from siamkit.atomic import write_text_atomic
+
 
 def read_per_run(path: Path) -> tuple[float, dict[str, float]]:
     """The overall accuracy and the per-run accuracies of a `siamkit one-shot-runs --json` output.
@@ -64,7 +66,7 @@ def main() -> None:
     }  # fmt: skip
     text = json.dumps(result, indent=2)
     if arguments.json_out is not None:
-        arguments.json_out.write_text(text + "\n")
+        write_text_atomic(arguments.json_out, text + "\n")
     sys.stdout.write(text + "\n")
 
 
