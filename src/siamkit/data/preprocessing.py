@@ -40,6 +40,9 @@ class PreprocessingConfig:
         invert: Make dark ink on light paper into bright strokes on black (useful for characters and
             signatures, so that the background is zero).
         crop_to_ink: Crop to the bounding box of the ink before resizing (scanned signatures).
+        ink_margin: With `crop_to_ink`, a border of background this fraction of the ink box's longer side wide
+            is kept around the ink, so that distortions in training (a slight zoom or turn) do not push strokes
+            out of the frame.
         keep_aspect: Pad to the target aspect ratio with background before resizing, instead of stretching.
         remove_background: Rescale grey levels so the paper becomes white and the darkest ink black, and whiten
             faint marks (below 20% of the ink contrast): scans whose paper and ink differ in shade (CEDAR's
@@ -61,6 +64,7 @@ class PreprocessingConfig:
     channels: int = 1
     invert: bool = False
     crop_to_ink: bool = False
+    ink_margin: float = 0.0
     keep_aspect: bool = False
     remove_background: bool = False
     binarize: bool = False
@@ -80,6 +84,10 @@ class PreprocessingConfig:
             raise ConfigError(f"preprocessing image_size must be positive, got {self.image_size}")
         if self.std <= 0:
             raise ConfigError(f"preprocessing std must be positive, got {self.std}")
+        if not 0.0 <= self.ink_margin <= 1.0:
+            raise ConfigError(f"preprocessing ink_margin must be between 0 and 1, got {self.ink_margin}")
+        if self.ink_margin and not self.crop_to_ink:
+            raise ConfigError("preprocessing ink_margin needs crop_to_ink (it is a border around the cropped ink)")
         if self.align_faces and self.image_size[0] != self.image_size[1]:
             raise ConfigError(f"preprocessing align_faces needs a square image_size, got {self.image_size}")
         if self.align_faces and (self.crop_to_ink or self.keep_aspect or self.remove_background or self.binarize):
@@ -100,7 +108,7 @@ class PreprocessingConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["image_size"] = list(self.image_size)
-        for option in ("align_faces", "binarize"):
+        for option in ("align_faces", "binarize", "ink_margin"):
             if not data[option]:
                 # Left out when off, so bundles saved before the option existed keep their fingerprints.
                 del data[option]
@@ -286,6 +294,10 @@ def image_to_array(image: Image.Image, config: PreprocessingConfig, name: str | 
             )
         top, bottom, left, right = box
         array = array[top:bottom, left:right]
+        border = round(config.ink_margin * max(bottom - top, right - left))
+        if border:
+            padding = ((border, border), (border, border)) + ((0, 0),) * (array.ndim - 2)
+            array = np.pad(array, padding, constant_values=background)
     image = Image.fromarray(array)
     if config.keep_aspect:
         fill = background if array.ndim == 2 else (background,) * 3
