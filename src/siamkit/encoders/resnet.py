@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from siamkit.encoders.base import ENCODERS, require_image_shape
-from siamkit.encoders.pooling import POOLINGS, GeneralizedMeanPooling
+from siamkit.encoders.pooling import POOLINGS, BilinearPooling, GeneralizedMeanPooling
 from siamkit.errors import ConfigError
 
 
@@ -34,6 +35,15 @@ class BasicBlock(nn.Module):
         return torch.relu(out + self.shortcut(inputs))
 
 
+def final_map_size(input_size: Sequence[int], stem_stride: int, stages: int) -> tuple[int, ...]:
+    """Sides of the last stage's map: every stride-2 convolution (3x3, padding 1) takes a side n to ceil(n / 2)."""
+    halvings = stages - 1 + (1 if stem_stride == 2 else 0)
+    sides = tuple(int(side) for side in input_size)
+    for _ in range(halvings):
+        sides = tuple(math.ceil(side / 2) for side in sides)
+    return sides
+
+
 @ENCODERS.register("resnet")
 def build_resnet(
     input_shape: tuple[int, ...],
@@ -53,8 +63,10 @@ def build_resnet(
         blocks_per_stage: Residual blocks in each stage (1 gives a ResNet-10-like depth).
         stem_stride: Stride of the stem convolution. 2 feeds the blocks a map of half the input's sides, so an
             input of twice the sides (finer strokes, say) costs about what the smaller input costs at stride 1.
-        pooling: How the last map becomes one vector: `average`, or `generalized_mean` (GeM, a learnt exponent
-            between the average and the maximum; see `siamkit.encoders.pooling`).
+        pooling: How the last map becomes one vector: `average`; `generalized_mean` (GeM, a learnt exponent
+            between the average and the maximum); `flatten` (the whole map, so the projection sees where each
+            response is, as Koch's and the conv4 networks do; its size then depends on the input's); or
+            `bilinear` (the average outer product of the channels; see `siamkit.encoders.pooling`).
     """
     require_image_shape("resnet", input_shape, minimum_side=16)
     if stem_stride not in (1, 2):
@@ -72,9 +84,16 @@ def build_resnet(
             stride = 2 if stage > 0 and block == 0 else 1
             layers.append(BasicBlock(in_channels, int(width), stride))
             in_channels = int(width)
+    pooled_length = in_channels
     if pooling == "average":
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-    else:
+    elif pooling == "generalized_mean":
         layers.append(GeneralizedMeanPooling())
-    layers.append(nn.Linear(in_channels, embedding_dim))
+    elif pooling == "bilinear":
+        layers.append(BilinearPooling())
+        pooled_length = in_channels * in_channels
+    else:
+        layers.append(nn.Flatten())
+        pooled_length = in_channels * math.prod(final_map_size(input_shape[1:], stem_stride, len(widths)))
+    layers.append(nn.Linear(pooled_length, embedding_dim))
     return nn.Sequential(*layers)
