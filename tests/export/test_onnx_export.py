@@ -295,3 +295,17 @@ def test_an_export_whose_graph_was_swapped_is_refused_by_the_model(tmp_path: Pat
     with pytest.raises(BundleError, match=r"export: its graphs do not embed as this bundle does"):
         model.use_onnx_export(tmp_path / "export")
     assert model.onnx_export is None
+
+
+@pytest.mark.parametrize("pooling", ["flatten", "bilinear"])
+def test_the_resnet_s_flatten_and_bilinear_poolings_export(pooling: str, tmp_path: Path) -> None:
+    network = SiameseNetwork.from_config(
+        SiameseConfig(EncoderConfig("resnet", PREPROCESSING.input_shape, 8, {"widths": [4, 8], "pooling": pooling}))
+    )
+    model = siamkit.SiameseModel(network.eval(), PREPROCESSING)
+    export = export_onnx(model, tmp_path / "export")
+    # export_onnx itself refuses a graph that drifts from PyTorch; check it says so, and embeds like the bundle.
+    assert export.max_abs_differences["encoder"] < 1e-4
+    images = list(np.random.default_rng(2).integers(0, 256, (3, 16, 16), dtype=np.uint8))
+    exported = OnnxModel(tmp_path / "export").embed(images)
+    assert np.allclose(exported, model.embed(images).numpy(), atol=1e-4)
