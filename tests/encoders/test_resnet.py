@@ -132,7 +132,14 @@ def test_flatten_pooling_projects_the_whole_last_map(
     network = build_resnet(input_shape, embedding_dim=8, widths=widths, pooling="flatten")
     projection = list(network.children())[-1]
     assert isinstance(projection, nn.Linear) and projection.in_features == expected_length
-    # The length is worked out from the sides, so check it against a real pass, with the stem at stride 2 too.
+    # Its length came from a dry run, which must leave the batch-norm statistics and the training mode alone.
+    assert network.training
+    assert all(
+        torch.equal(module.running_mean, torch.zeros_like(module.running_mean))
+        for module in network.modules()
+        if isinstance(module, nn.BatchNorm2d)
+    )
+    # The network runs at other input sizes and at stem stride 2 too.
     for stem_stride in (1, 2):
         strided = build_resnet(input_shape, embedding_dim=8, widths=widths, pooling="flatten", stem_stride=stem_stride)
         assert strided(torch.rand(2, *input_shape)).shape == (2, 8)

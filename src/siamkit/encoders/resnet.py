@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from siamkit.encoders.base import ENCODERS, require_image_shape
+from siamkit.encoders.base import ENCODERS, flattened_size, require_image_shape
 from siamkit.encoders.pooling import POOLINGS, BilinearPooling, GeneralizedMeanPooling
 from siamkit.errors import ConfigError
 
@@ -33,15 +32,6 @@ class BasicBlock(nn.Module):
         out = torch.relu(self.bn1(self.conv1(inputs)))
         out = self.bn2(self.conv2(out))
         return torch.relu(out + self.shortcut(inputs))
-
-
-def final_map_size(input_size: Sequence[int], stem_stride: int, stages: int) -> tuple[int, ...]:
-    """Sides of the last stage's map: every stride-2 convolution (3x3, padding 1) takes a side n to ceil(n / 2)."""
-    halvings = stages - 1 + (1 if stem_stride == 2 else 0)
-    sides = tuple(int(side) for side in input_size)
-    for _ in range(halvings):
-        sides = tuple(math.ceil(side / 2) for side in sides)
-    return sides
 
 
 @ENCODERS.register("resnet")
@@ -93,7 +83,7 @@ def build_resnet(
         layers.append(BilinearPooling())
         pooled_length = in_channels * in_channels
     else:
+        pooled_length = flattened_size(nn.Sequential(*layers), input_shape)
         layers.append(nn.Flatten())
-        pooled_length = in_channels * math.prod(final_map_size(input_shape[1:], stem_stride, len(widths)))
     layers.append(nn.Linear(pooled_length, embedding_dim))
     return nn.Sequential(*layers)
